@@ -1,0 +1,56 @@
+# Carepath: `make run` brings the system up locally; `make test` runs every tier of tests.
+# Both install what they need (virtual environment, packages, Kafka jars, redis-server).
+
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: all install infra-up infra-down run stop test test-unit lint bench topics clean
+
+all: install
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Kafka (from Maven Central jars, KRaft) and Redis (Debian's redis-server), unless
+# KAFKA_BOOTSTRAP_SERVERS / REDIS_URL point elsewhere; then the topics.
+infra-up: install
+	bash deploy/redis/redis.sh start
+	bash deploy/kafka/kafka.sh start
+	$(BIN)/carepath topics create
+
+infra-down:
+	-bash deploy/kafka/kafka.sh stop
+	-bash deploy/redis/redis.sh stop
+
+topics: install
+	$(BIN)/carepath topics create
+
+run: infra-up
+	bash deploy/run-services.sh
+
+stop: infra-down
+
+test: infra-up
+	$(BIN)/python -m pytest tests
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check shared services tests
+	$(BIN)/mypy shared/carepath_shared services/*/carepath_*
+
+bench: infra-up
+	$(BIN)/python -m benchmarks.run
+
+clean: infra-down
+	rm -rf .run

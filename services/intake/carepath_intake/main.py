@@ -1,0 +1,27 @@
+"""Entry point of the intake service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from carepath_shared.service import make_app, make_runtime, serve
+from carepath_shared.settings import Settings, get_settings
+from carepath_intake.api import register_routes
+
+SERVICE = "intake"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    rt = make_runtime(SERVICE, settings)
+    app = make_app(rt)
+    register_routes(app, rt)
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    serve(create_app(settings), SERVICE, settings.intake_port, settings)
+
+
+if __name__ == "__main__":
+    main()

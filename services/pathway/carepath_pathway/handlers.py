@@ -1,0 +1,118 @@
+"""Kafka adapters of the pathway service: decode, fold into the episode, publish.
+
+Consumes ``episode.submitted`` and ``outcome.reported`` (one topic, keyed by episode, so in
+order), evaluates with the pure engine, and publishes the recommendation event plus the
+compacted status record. State and outbound events are stored together in Redis before
+publishing (see :mod:`carepath_shared.state_store`), so redelivery republishes the same
+events with the same ids and never folds an outcome twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from carepath_shared.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
+from carepath_shared.envelope import Envelope, derive_id
+from carepath_shared.events import (
+    EPISODE_SUBMITTED,
+    OUTCOME_REPORTED,
+    PATHWAY_STATUS,
+    RECOMMENDATIONS_ISSUED,
+    EpisodeSubmitted,
+    OutcomeReported,
+    PathwayStatus,
+    RecommendationsIssued,
+)
+from carepath_shared.kafka_broker import OutboundEvent, build_event, publish_all
+from carepath_shared.log import get_logger
+from carepath_shared.pathway_result import PathwayResult
+from carepath_shared.service import Runtime
+from carepath_shared.state_store import StateStore
+from carepath_pathway.domain import get_profile
+from carepath_pathway.episode_state import EpisodeState, UnknownEpisode, on_outcome, on_submitted
+
+SOURCE = "/carepath/pathway"
+GROUP = "carepath-pathway"
+log = get_logger(__name__)
+
+
+def outbound_events(
+    rt: Runtime, trigger: Envelope, episode_id: str, state: EpisodeState, result: PathwayResult
+) -> list[OutboundEvent]:
+    recs_env = Envelope.new(
+        event_type=RECOMMENDATIONS_ISSUED,
+        source=SOURCE,
+        event_id=derive_id(RECOMMENDATIONS_ISSUED, trigger.id),
+        causation=trigger,
+    )
+    recs = RecommendationsIssued.model_validate(
+        {
+            **result.model_dump(mode="json"),
+            "episode_id": episode_id,
+            "evaluation_seq": state.evaluation_seq,
+            "trigger_event_id": trigger.id,
+        }
+    )
+    status_env = Envelope.new(
+        event_type=PATHWAY_STATUS,
+        source=SOURCE,
+        event_id=derive_id(PATHWAY_STATUS, trigger.id),
+        causation=trigger,
+    )
+    status = PathwayStatus(
+        episode_id=episode_id,
+        evaluation_seq=state.evaluation_seq,
+        pathway_version=result.pathway_version,
+        profile=result.profile,
+        urgent=result.urgent,
+        active_steps=[r.step for r in result.recommendations],
+        missing_fields=[m.field for m in result.missing_data],
+        updated_at=datetime.now(UTC),
+    )
+    return [
+        build_event(topic=rt.topics.recommendations, key=episode_id, envelope=recs_env, body=recs),
+        build_event(topic=rt.topics.pathway_status, key=episode_id, envelope=status_env, body=status),
+    ]
+
+
+def register(rt: Runtime) -> None:
+    store = StateStore(rt.redis, rt.settings.namespace, "pathway")
+    profile = get_profile(rt.settings.carepath_pathway_profile)
+
+    async def handle(d: Delivery) -> None:
+        body = d.body
+        episode_id = getattr(body, "episode_id", None) or d.key or ""
+
+        def fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
+            state = EpisodeState.load(data)
+            if isinstance(body, EpisodeSubmitted):
+                new_state, result = on_submitted(state, body.episode, profile)
+            elif isinstance(body, OutcomeReported):
+                try:
+                    new_state, result = on_outcome(state, body.report, profile)
+                except UnknownEpisode as exc:
+                    raise PermanentError(str(exc)) from exc
+            else:  # pragma: no cover - filtered by accepted_types
+                raise PermanentError(f"unexpected body {type(body).__name__}")
+            return new_state.dump(), outbound_events(rt, d.envelope, episode_id, new_state, result)
+
+        outputs = await store.process(episode_id, d.envelope.id, fold)
+        await publish_all(rt.broker, outputs)
+        log.info("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
+                 published=len(outputs))
+
+    reliable_subscriber(
+        rt.broker,
+        topic=rt.topics.episodes,
+        group_id=GROUP,
+        dlq_topic=rt.topics.dlq_pathway,
+        handler=handle,
+        redis=rt.redis,
+        namespace=rt.settings.namespace,
+        accepted_types=frozenset({EPISODE_SUBMITTED, OUTCOME_REPORTED}),
+        retry=RetryConfig(
+            max_attempts=rt.settings.carepath_max_attempts,
+            backoff_ms=rt.settings.carepath_retry_backoff_ms,
+        ),
+    )

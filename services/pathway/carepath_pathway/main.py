@@ -1,0 +1,39 @@
+"""Entry point of the pathway service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from carepath_shared.service import make_app, make_runtime, serve
+from carepath_shared.settings import Settings, get_settings
+from carepath_shared.state_store import StateStore
+from carepath_pathway import handlers
+
+SERVICE = "pathway"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    rt = make_runtime(SERVICE, settings)
+    handlers.register(rt)
+    app = make_app(rt)
+    store = StateStore(rt.redis, rt.settings.namespace, "pathway")
+
+    @app.get("/episodes/{episode_id}/state")
+    async def episode_state(episode_id: str) -> JSONResponse:
+        stored = await store.get(episode_id)
+        if stored.data is None:
+            return JSONResponse({"error": "unknown episode"}, 404)
+        return JSONResponse({"version": stored.version, "active": stored.data.get("active", {}),
+                             "evaluation_seq": stored.data.get("evaluation_seq")})
+
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    serve(create_app(settings), SERVICE, settings.pathway_port, settings)
+
+
+if __name__ == "__main__":
+    main()

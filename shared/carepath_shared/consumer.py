@@ -1,0 +1,245 @@
+"""At-least-once consumption with a retry cap and a dead-letter topic.
+
+FastStream's Kafka default (ACK_FIRST) commits before the handler runs; a crash then loses
+the message. Every Carepath subscriber instead runs with ``AckPolicy.MANUAL`` through
+:func:`reliable_subscriber`, which
+
+* decodes the CloudEvents headers and validates the body; a message that cannot be decoded
+  goes straight to the dead-letter topic with its cause, and its partition moves on;
+* runs the handler, which makes its effect durable (Redis write, awaited ``acks=all``
+  publishes) before returning;
+* commits only then;
+* on a handler error seeks back to the same offset after a short backoff (so per-key order
+  holds), and after ``max_attempts`` failures dead-letters the message and moves on.
+
+Attempts are counted in Redis, keyed by group, topic, partition and offset, so a restart
+does not reset the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
+
+from carepath_shared.envelope import Envelope, EnvelopeError
+from carepath_shared.events import UnknownEventType, parse_body
+from carepath_shared.log import get_logger
+from carepath_shared.redis_client import key as rkey
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One decoded Kafka record, as a handler sees it."""
+
+    envelope: Envelope
+    body: BaseModel
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """An input that no retry can fix (e.g. an outcome for an unknown episode).
+
+    Raised by a handler, it sends the record to the dead-letter topic at once.
+    """
+
+
+@dataclass
+class RetryConfig:
+    max_attempts: int = 5
+    backoff_ms: int = 200
+    max_backoff_ms: int = 5000
+
+
+class AttemptCounter:
+    """Failure counts per record, in Redis when it answers, in memory otherwise."""
+
+    def __init__(self, redis: aioredis.Redis, namespace: str, group: str) -> None:
+        self._redis = redis
+        self._ns = namespace
+        self._group = group
+        self._local: dict[str, int] = {}
+        self._failed: set[str] = set()
+
+    def _key(self, topic: str, partition: int, offset: int) -> str:
+        return rkey(self._ns, "attempts", self._group, topic, str(partition), str(offset))
+
+    async def fail(self, topic: str, partition: int, offset: int) -> int:
+        k = self._key(topic, partition, offset)
+        self._failed.add(k)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(k)
+                pipe.expire(k, 86400)
+                count, _ = await pipe.execute()
+            return int(count)
+        except RedisError:
+            self._local[k] = self._local.get(k, 0) + 1
+            return self._local[k]
+
+    async def succeeded(self, topic: str, partition: int, offset: int) -> None:
+        """Forget a record's failures once it went through (only those that failed here)."""
+        if self._key(topic, partition, offset) in self._failed:
+            await self.clear(topic, partition, offset)
+
+    async def clear(self, topic: str, partition: int, offset: int) -> None:
+        k = self._key(topic, partition, offset)
+        self._failed.discard(k)
+        self._local.pop(k, None)
+        try:
+            await self._redis.delete(k)
+        except RedisError:
+            pass
+
+
+def _record(msg: Any) -> Any:
+    return msg.raw_message
+
+
+async def dead_letter(
+    broker: KafkaBroker,
+    dlq_topic: str,
+    msg: Any,
+    *,
+    group: str,
+    kind: str,
+    cause: str,
+    attempts: int,
+) -> None:
+    record = _record(msg)
+    headers = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in msg.headers.items()}
+    headers.update(
+        {
+            "dlq_kind": kind,
+            "dlq_cause": cause[:2000],
+            "dlq_group": group,
+            "dlq_original_topic": record.topic,
+            "dlq_original_partition": str(record.partition),
+            "dlq_original_offset": str(record.offset),
+            "dlq_attempts": str(attempts),
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        }
+    )
+    await broker.publish(record.value or b"", dlq_topic, key=record.key, headers=headers)
+    log.warning(
+        "dead_lettered",
+        kind=kind,
+        cause=cause[:300],
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        attempts=attempts,
+    )
+
+
+def reliable_subscriber(
+    broker: KafkaBroker,
+    *,
+    topic: str,
+    group_id: str,
+    dlq_topic: str,
+    handler: Handler,
+    redis: aioredis.Redis,
+    namespace: str,
+    accepted_types: frozenset[str],
+    retry: RetryConfig | None = None,
+) -> Any:
+    """Register ``handler`` on ``topic`` with commit-after-effect, retry cap and DLQ."""
+    retry = retry or RetryConfig()
+    attempts = AttemptCounter(redis, namespace, group_id)
+
+    @broker.subscriber(
+        topic,
+        group_id=group_id,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        max_poll_records=100,
+        session_timeout_ms=10000,
+        heartbeat_interval_ms=1000,
+    )
+    async def _consume(msg: KafkaMessage) -> None:
+        record = _record(msg)
+        try:
+            envelope = Envelope.from_headers(msg.headers)
+            if envelope.type not in accepted_types:
+                # Another type on a shared topic, or a newer version this consumer does
+                # not know: not ours to handle, and not an error.
+                await _commit(msg)
+                return
+            body = parse_body(envelope.type, msg.body)
+        except (EnvelopeError, UnknownEventType, ValidationError, ValueError) as exc:
+            await dead_letter(
+                broker, dlq_topic, msg, group=group_id, kind="undecodable",
+                cause=f"{type(exc).__name__}: {exc}", attempts=1,
+            )
+            await _commit(msg)
+            return
+
+        delivery = Delivery(
+            envelope=envelope,
+            body=body,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key.decode() if record.key else None,
+        )
+        try:
+            await handler(delivery)
+        except asyncio.CancelledError:
+            raise
+        except PermanentError as exc:
+            await dead_letter(
+                broker, dlq_topic, msg, group=group_id, kind="rejected",
+                cause=f"{type(exc).__name__}: {exc}", attempts=1,
+            )
+            await _commit(msg)
+            return
+        except Exception as exc:
+            count = await attempts.fail(record.topic, record.partition, record.offset)
+            if count >= retry.max_attempts:
+                await dead_letter(
+                    broker, dlq_topic, msg, group=group_id, kind="handler_failed",
+                    cause=f"{type(exc).__name__}: {exc}", attempts=count,
+                )
+                await attempts.clear(record.topic, record.partition, record.offset)
+                await _commit(msg)
+                return
+            delay = min(retry.backoff_ms * (2 ** (count - 1)), retry.max_backoff_ms) / 1000
+            log.warning(
+                "handler_failed_will_retry",
+                error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                event_id=envelope.id,
+                attempt=count,
+                delay_s=delay,
+            )
+            await asyncio.sleep(delay)
+            await msg.nack()
+            return
+        await _commit(msg)
+        await attempts.succeeded(record.topic, record.partition, record.offset)
+
+    return _consume
+
+
+async def _commit(msg: Any) -> None:
+    try:
+        await msg.ack()
+    except Exception as exc:  # rebalance in progress, coordinator moved: redelivery is safe
+        log.warning("commit_failed", error=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,74 @@
+"""Topic creation and broker reachability, shared by scripts, services and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from carepath_shared.topics import Topics
+
+
+async def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
+    """Return once the broker answers a metadata request; raise TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaError, OSError) as exc:
+            last = exc
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"Kafka at {bootstrap} did not answer within {timeout}s: {last!r}")
+
+
+async def create_topics(bootstrap: str, namespace: str) -> list[str]:
+    """Create every topic of the namespace that does not exist yet. Returns those created."""
+    topics = Topics(namespace)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=name,
+                num_partitions=spec.partitions,
+                replication_factor=1,
+                topic_configs=spec.kafka_config(),
+            )
+            for name, spec in topics.all()
+            if name not in existing
+        ]
+        for topic in wanted:
+            try:
+                await admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    # Topic metadata propagates asynchronously; wait until every topic is visible.
+    await _wait_visible(bootstrap, [name for name, _ in topics.all()])
+    return created
+
+
+async def _wait_visible(bootstrap: str, names: list[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while time.monotonic() < deadline:
+            if set(names) <= set(await admin.list_topics()):
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    raise TimeoutError(f"topics not visible after {timeout}s")

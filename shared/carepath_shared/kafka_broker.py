@@ -1,0 +1,91 @@
+"""Kafka broker construction and event publishing.
+
+Producers run with idempotence on and ``acks=all``: a publish returns only once every
+in-sync replica has the record, so a handler that awaits its publishes and then commits
+has made its effect durable first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
+
+from carepath_shared.envelope import Envelope
+from carepath_shared.events import BODY_MODELS, dump_body
+from carepath_shared.settings import Settings
+
+
+def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        # No subscriber of ours may fall back to FastStream's ACK_FIRST.
+        ack_policy=AckPolicy.MANUAL,
+        graceful_timeout=20.0,
+        logger=None,
+    )
+
+
+@dataclass(frozen=True)
+class OutboundEvent:
+    """An event ready to publish: topic, key, headers and the JSON value."""
+
+    topic: str
+    key: str
+    headers: dict[str, str]
+    value: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "key": self.key,
+            "headers": self.headers,
+            "value": self.value.decode(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutboundEvent:
+        return cls(
+            topic=data["topic"],
+            key=data["key"],
+            headers=dict(data["headers"]),
+            value=data["value"].encode(),
+        )
+
+
+def build_event(
+    *, topic: str, key: str, envelope: Envelope, body: BaseModel | dict[str, Any]
+) -> OutboundEvent:
+    """Validate the body against its type's model (producing side) and frame it."""
+    model = BODY_MODELS.get(envelope.type)
+    if model is None:
+        raise ValueError(f"unknown event type {envelope.type!r}")
+    validated = body if isinstance(body, model) else model.model_validate(
+        body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    )
+    return OutboundEvent(
+        topic=topic, key=key, headers=envelope.to_headers(), value=dump_body(validated)
+    )
+
+
+async def publish(broker: KafkaBroker, event: OutboundEvent) -> None:
+    await broker.publish(
+        event.value,
+        event.topic,
+        key=event.key.encode(),
+        headers=event.headers,
+        correlation_id=event.headers.get("ce_correlationid"),
+    )
+
+
+async def publish_all(broker: KafkaBroker, events: list[OutboundEvent]) -> None:
+    """Publish in order, each awaited: per-key order holds and every record is durable."""
+    for event in events:
+        await publish(broker, event)

@@ -1,0 +1,99 @@
+"""The composition root every service shares: broker, Redis, FastAPI app, uvicorn.
+
+Each service is its own process. Uvicorn turns SIGTERM into a graceful shutdown: the app's
+lifespan stops the broker (subscribers stop fetching, in-flight messages finish and commit,
+up to the broker's graceful timeout), then closes Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+
+from carepath_shared.http import install_health
+from carepath_shared.kafka_broker import make_broker
+from carepath_shared.log import configure_logging, get_logger
+from carepath_shared.redis_client import make_redis
+from carepath_shared.settings import Settings, get_settings
+from carepath_shared.topics import Topics
+
+
+@dataclass
+class Runtime:
+    """What a service's adapters need: settings, topic names, broker and Redis."""
+
+    service: str
+    settings: Settings
+    topics: Topics
+    broker: KafkaBroker
+    redis: aioredis.Redis
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
+    settings = settings or get_settings()
+    return Runtime(
+        service=service,
+        settings=settings,
+        topics=Topics(settings.namespace),
+        broker=make_broker(settings, client_id=f"carepath-{service}"),
+        redis=make_redis(settings),
+    )
+
+
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+def make_app(
+    runtime: Runtime,
+    *,
+    on_started: Hook | None = None,
+    on_stopping: Hook | None = None,
+    on_stopped: Hook | None = None,
+) -> FastAPI:
+    log = get_logger(runtime.service)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.redis.ping()
+        await runtime.broker.start()
+        if on_started is not None:
+            await on_started(runtime)
+        log.info("service_started", bootstrap=runtime.settings.kafka_bootstrap_servers,
+                 namespace=runtime.settings.namespace)
+        try:
+            yield
+        finally:
+            log.info("service_stopping")
+            if on_stopping is not None:
+                await on_stopping(runtime)
+            await runtime.broker.stop()
+            if on_stopped is not None:
+                await on_stopped(runtime)
+            await runtime.redis.aclose()
+            log.info("service_stopped")
+
+    app = FastAPI(title=f"carepath-{runtime.service}", lifespan=lifespan)
+    install_health(app, runtime.broker, runtime.redis, runtime.service)
+    app.state.runtime = runtime
+    return app
+
+
+def serve(app: FastAPI, service: str, port: int, settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    configure_logging(service, settings.carepath_log_level)
+    uvicorn.run(
+        app,
+        host=settings.carepath_http_host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=25,
+    )

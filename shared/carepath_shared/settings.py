@@ -1,0 +1,40 @@
+"""Runtime settings shared by every service, read from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One place for every knob. Environment variables win; defaults suit a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0")
+    # Prefix for topic names and Redis keys; lets tests run isolated on a shared broker.
+    carepath_namespace: str = Field(default="carepath")
+    carepath_log_level: str = Field(default="INFO")
+    carepath_max_attempts: int = Field(default=5, ge=1, le=100)
+    carepath_retry_backoff_ms: int = Field(default=200, ge=0)
+    carepath_pathway_profile: str = Field(default="seed")
+    carepath_webhook_url: str | None = Field(default=None)
+    carepath_webhook_secret: str = Field(default="whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1")
+    carepath_subscriptions_file: str | None = Field(default=None)
+    carepath_http_host: str = Field(default="127.0.0.1")
+    intake_port: int = Field(default=8001)
+    pathway_port: int = Field(default=8002)
+    referrals_port: int = Field(default=8003)
+    notifications_port: int = Field(default=8004)
+
+    @property
+    def namespace(self) -> str:
+        return self.carepath_namespace
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

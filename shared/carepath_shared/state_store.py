@@ -1,0 +1,137 @@
+"""Per-key state in Redis with exactly-once *effects* under at-least-once delivery.
+
+A consumer folds each input event into the state of its key (an episode) and derives the
+events to publish. The fold, the new state and the outbound events are written in one Redis
+transaction (WATCH/MULTI), together with the input's id. Then the events are published and
+the input is committed. On redelivery:
+
+* an input already folded in, that was the *last* one, returns its stored outbound events
+  again, so a crash between the Redis write and the publish loses nothing (the events keep
+  their deterministic ids, so consumers downstream de-duplicate);
+* an older input already folded in changes nothing and publishes nothing.
+
+Writers to one key race safely: WATCH aborts the loser, which re-reads and retries, so no
+update is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.redis_client import key as rkey
+
+SEEN_LIMIT = 512
+
+
+@dataclass
+class StoredState:
+    data: dict[str, Any] | None
+    version: int = 0
+    last_input: str | None = None
+    last_outputs: list[dict[str, Any]] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "data": self.data,
+                "version": self.version,
+                "last_input": self.last_input,
+                "last_outputs": self.last_outputs,
+                "seen": self.seen,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> StoredState:
+        if not raw:
+            return cls(data=None)
+        obj = orjson.loads(raw)
+        return cls(
+            data=obj.get("data"),
+            version=int(obj.get("version", 0)),
+            last_input=obj.get("last_input"),
+            last_outputs=list(obj.get("last_outputs", [])),
+            seen=list(obj.get("seen", [])),
+        )
+
+
+Fold = Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, list[OutboundEvent]]]
+ExtraWrites = Callable[[Any, dict[str, Any] | None], None]
+
+
+class ConcurrentUpdate(RuntimeError):
+    """The state changed under us too many times in a row."""
+
+
+class StateStore:
+    def __init__(self, redis: aioredis.Redis, namespace: str, name: str) -> None:
+        self._redis = redis
+        self._ns = namespace
+        self._name = name
+
+    def state_key(self, key: str) -> str:
+        return rkey(self._ns, self._name, "state", key)
+
+    async def get(self, key: str) -> StoredState:
+        return StoredState.from_bytes(await self._redis.get(self.state_key(key)))
+
+    async def process(
+        self,
+        key: str,
+        input_id: str,
+        fold: Fold,
+        extra_writes: ExtraWrites | None = None,
+        max_retries: int = 50,
+    ) -> list[OutboundEvent]:
+        """Fold ``input_id`` into the state of ``key`` once; return the events to publish."""
+        skey = self.state_key(key)
+        for _ in range(max_retries):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(skey)
+                    state = StoredState.from_bytes(await pipe.get(skey))
+                    if state.last_input == input_id:
+                        await pipe.unwatch()
+                        return [OutboundEvent.from_json(o) for o in state.last_outputs]
+                    if input_id in state.seen:
+                        await pipe.unwatch()
+                        return []
+                    new_data, outputs = fold(state.data)
+                    seen = [*state.seen, input_id][-SEEN_LIMIT:]
+                    new_state = StoredState(
+                        data=new_data,
+                        version=state.version + 1,
+                        last_input=input_id,
+                        last_outputs=[o.to_json() for o in outputs],
+                        seen=seen,
+                    )
+                    pipe.multi()
+                    pipe.set(skey, new_state.to_bytes())
+                    if extra_writes is not None:
+                        extra_writes(pipe, new_data)
+                    await pipe.execute()
+                    return outputs
+                except WatchError:
+                    continue
+        raise ConcurrentUpdate(f"{self._name}: gave up after {max_retries} concurrent updates")
+
+
+async def run_and_publish(
+    store: StateStore,
+    key: str,
+    input_id: str,
+    fold: Fold,
+    publish_all: Callable[[list[OutboundEvent]], Awaitable[None]],
+    extra_writes: ExtraWrites | None = None,
+) -> list[OutboundEvent]:
+    outputs = await store.process(key, input_id, fold, extra_writes)
+    await publish_all(outputs)
+    return outputs

@@ -1,0 +1,86 @@
+"""Topic names, partition counts and configs: the one list every service and script reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    suffix: str
+    partitions: int = PARTITIONS
+    compacted: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def name(self, namespace: str) -> str:
+        return f"{namespace}.{self.suffix}"
+
+    def kafka_config(self) -> dict[str, str]:
+        cfg = {"min.insync.replicas": "1"}
+        if self.compacted:
+            cfg.update(
+                {
+                    "cleanup.policy": "compact",
+                    "min.cleanable.dirty.ratio": "0.1",
+                    "segment.ms": "3600000",
+                    "delete.retention.ms": "86400000",
+                }
+            )
+        cfg.update(self.config)
+        return cfg
+
+
+# Intake's events: episodes submitted and outcomes reported. One topic, keyed by episode
+# id, so an episode's submission and its outcomes stay in order.
+EPISODES = TopicSpec("episodes", description="episode submitted, outcome reported")
+RECOMMENDATIONS = TopicSpec("pathway.recommendations", description="pathway answers")
+PATHWAY_STATUS = TopicSpec(
+    "pathway.status", compacted=True, description="latest pathway status per episode"
+)
+REFERRALS = TopicSpec("referrals", description="referral created and status changes")
+CARE_PLANS = TopicSpec("careplans", compacted=True, description="latest care plan per episode")
+AUDIT = TopicSpec("audit", description="who did what, when and why")
+NOTIFICATION_ATTEMPTS = TopicSpec(
+    "notifications.attempts", description="delivery attempts and outcomes"
+)
+DLQ_PATHWAY = TopicSpec("dlq.pathway", partitions=1, description="dead letters of pathway")
+DLQ_REFERRALS = TopicSpec("dlq.referrals", partitions=1, description="dead letters of referrals")
+DLQ_NOTIFICATIONS = TopicSpec(
+    "dlq.notifications", partitions=1, description="dead letters of notifications"
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    EPISODES,
+    RECOMMENDATIONS,
+    PATHWAY_STATUS,
+    REFERRALS,
+    CARE_PLANS,
+    AUDIT,
+    NOTIFICATION_ATTEMPTS,
+    DLQ_PATHWAY,
+    DLQ_REFERRALS,
+    DLQ_NOTIFICATIONS,
+)
+
+
+class Topics:
+    """Resolved topic names for one namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.episodes = EPISODES.name(namespace)
+        self.recommendations = RECOMMENDATIONS.name(namespace)
+        self.pathway_status = PATHWAY_STATUS.name(namespace)
+        self.referrals = REFERRALS.name(namespace)
+        self.care_plans = CARE_PLANS.name(namespace)
+        self.audit = AUDIT.name(namespace)
+        self.notification_attempts = NOTIFICATION_ATTEMPTS.name(namespace)
+        self.dlq_pathway = DLQ_PATHWAY.name(namespace)
+        self.dlq_referrals = DLQ_REFERRALS.name(namespace)
+        self.dlq_notifications = DLQ_NOTIFICATIONS.name(namespace)
+
+    def all(self) -> list[tuple[str, TopicSpec]]:
+        return [(spec.name(self.namespace), spec) for spec in ALL_TOPICS]

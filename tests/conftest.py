@@ -1,0 +1,109 @@
+"""Fixtures shared by every tier.
+
+Real infrastructure: Kafka and Redis are found through KAFKA_BOOTSTRAP_SERVERS / REDIS_URL,
+else the project's own broker and redis-server on loopback (started by `make test`; started
+here too if absent), else testcontainers where a Docker engine exists. Under CI=true a test
+that needs them FAILS when they cannot be reached; elsewhere it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(what: str, why: str) -> None:
+    message = f"{what} unreachable: {why}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: tests needing it must not skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_engine() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if not _port_open("127.0.0.1", 9092):
+        if _docker_engine():
+            from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+            with KafkaContainer().with_kraft() as kafka:
+                yield kafka.get_bootstrap_server()
+            return
+        proc = subprocess.run(
+            ["bash", str(ROOT / "deploy/kafka/kafka.sh"), "start"], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            unavailable("Kafka", proc.stderr[-2000:] or proc.stdout[-2000:])
+    from carepath_shared.kafka_admin import wait_for_kafka
+
+    try:
+        asyncio.run(wait_for_kafka("127.0.0.1:9092", timeout=60))
+    except TimeoutError as exc:
+        unavailable("Kafka", str(exc))
+    yield "127.0.0.1:9092"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    if not _port_open("127.0.0.1", 6379):
+        if _docker_engine():
+            from testcontainers.redis import RedisContainer  # type: ignore[import-untyped]
+
+            with RedisContainer() as redis:
+                host = redis.get_container_host_ip()
+                yield f"redis://{host}:{redis.get_exposed_port(6379)}/0"
+            return
+        proc = subprocess.run(
+            ["bash", str(ROOT / "deploy/redis/redis.sh"), "start"], capture_output=True, text=True
+        )
+        if proc.returncode != 0 or not _port_open("127.0.0.1", 6379):
+            unavailable("Redis", proc.stderr[-2000:] or "not listening on 127.0.0.1:6379")
+    yield "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def namespace(kafka_bootstrap: str) -> str:
+    """A fresh topic namespace per test session: isolated topics and Redis keys."""
+    from carepath_shared.kafka_admin import create_topics
+
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    asyncio.run(create_topics(kafka_bootstrap, ns))
+    return ns
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
