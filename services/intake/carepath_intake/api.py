@@ -14,8 +14,9 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from carepath_intake.idempotency import IdempotencyStore
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.episode import Episode
 from carepath_shared.events import (
@@ -29,9 +30,9 @@ from carepath_shared.kafka_broker import build_event, publish
 from carepath_shared.log import get_logger
 from carepath_shared.outcome import OutcomeReport
 from carepath_shared.service import Runtime
-from carepath_intake.idempotency import IdempotencyStore
 
 SOURCE = "/carepath/intake"
+OUTCOME_ADAPTER: TypeAdapter[OutcomeReport] = TypeAdapter(OutcomeReport)
 log = get_logger(__name__)
 
 
@@ -134,8 +135,7 @@ def register_routes(app: FastAPI, rt: Runtime) -> None:
                 {"field": "episode_id", "reason": "does not match the episode in the URL"}
             ])
         try:
-            report = OutcomeReport.validate_python(data) if hasattr(
-                OutcomeReport, "validate_python") else _validate_outcome(data)
+            report = OUTCOME_ADAPTER.validate_python(data)
         except ValidationError as exc:
             return _problem(422, "invalid outcome", error_list(exc))
 
@@ -149,11 +149,3 @@ def register_routes(app: FastAPI, rt: Runtime) -> None:
             return {"episode_id": episode_id, "event_id": event_id, "status": "accepted"}, event
 
         return await accept(request, f"outcomes:{episode_id}", data, build)
-
-
-def _validate_outcome(data: dict[str, Any]) -> BaseModel:
-    from pydantic import TypeAdapter
-
-    adapter: TypeAdapter[Any] = TypeAdapter(OutcomeReport)
-    result: BaseModel = adapter.validate_python(data)
-    return result

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from carepath_intake.api import register_routes
 from carepath_shared.service import make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
-from carepath_intake.api import register_routes
 
 SERVICE = "intake"
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from carepath_pathway.domain import Profile, apply_outcome, evaluate, reconcile
 from carepath_shared.episode import Episode
 from carepath_shared.outcome import OutcomeReport
 from carepath_shared.pathway_result import PathwayResult
-from carepath_pathway.domain import Profile, apply_outcome, evaluate, reconcile
 
 
 class EpisodeState(BaseModel):

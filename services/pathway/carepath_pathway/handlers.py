@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from carepath_pathway.domain import get_profile
+from carepath_pathway.episode_state import EpisodeState, UnknownEpisode, on_outcome, on_submitted
 from carepath_shared.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.events import (
@@ -29,8 +31,6 @@ from carepath_shared.log import get_logger
 from carepath_shared.pathway_result import PathwayResult
 from carepath_shared.service import Runtime
 from carepath_shared.state_store import StateStore
-from carepath_pathway.domain import get_profile
-from carepath_pathway.episode_state import EpisodeState, UnknownEpisode, on_outcome, on_submitted
 
 SOURCE = "/carepath/pathway"
 GROUP = "carepath-pathway"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from carepath_pathway import handlers
 from carepath_shared.service import make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
 from carepath_shared.state_store import StateStore
-from carepath_pathway import handlers
 
 SERVICE = "pathway"
 

@@ -1,0 +1,113 @@
+"""Kafka adapters of the referrals service.
+
+Consumes the pathway's recommendation events and folds each into the episode's care plan:
+one referral per recommendation (the referral id derives from the recommendation id, and the
+plan ignores an event it already applied), superseded recommendations cancel their open
+referrals. Plan, referrals and the events to publish are written in one Redis transaction,
+then published, then the offset is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from carepath_referrals.domain import (
+    SYSTEM_ACTOR,
+    CarePlan,
+    RoutingTable,
+    apply_recommendations,
+    apply_referral_change,
+    escalate,
+    find_overdue,
+    new_plan,
+)
+from carepath_referrals.domain.routing import DEFAULT_ROUTING
+from carepath_referrals.plan_events import plan_events
+from carepath_referrals.plan_store import PlanStore
+from carepath_shared.consumer import Delivery, RetryConfig, reliable_subscriber
+from carepath_shared.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
+from carepath_shared.kafka_broker import OutboundEvent, publish_all
+from carepath_shared.log import get_logger
+from carepath_shared.service import Runtime
+
+GROUP = "carepath-referrals"
+log = get_logger(__name__)
+
+
+def routing_table(rt: Runtime) -> RoutingTable:
+    if rt.settings.carepath_routing_file:
+        return RoutingTable.from_json_file(rt.settings.carepath_routing_file, base=DEFAULT_ROUTING)
+    return DEFAULT_ROUTING
+
+
+def register(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
+    async def handle(d: Delivery) -> None:
+        body = d.body
+        assert isinstance(body, RecommendationsIssued)
+        episode_id = body.episode_id
+        now = datetime.now(UTC)
+
+        def fold(plan: CarePlan | None) -> tuple[CarePlan, list[OutboundEvent]]:
+            before = plan or new_plan(episode_id, now)
+            after, _new, _cancelled = apply_recommendations(
+                before, body.model_dump(mode="json"), routing, now
+            )
+            return after, plan_events(rt.topics, plan, after, d.envelope)
+
+        outputs = await store.change(episode_id, d.envelope.id, fold)
+        await publish_all(rt.broker, outputs)
+        log.info("recommendations_applied", event_id=d.envelope.id, episode_id=episode_id,
+                 published=len(outputs))
+
+    reliable_subscriber(
+        rt.broker,
+        topic=rt.topics.recommendations,
+        group_id=GROUP,
+        dlq_topic=rt.topics.dlq_referrals,
+        handler=handle,
+        redis=rt.redis,
+        namespace=rt.settings.namespace,
+        accepted_types=frozenset({RECOMMENDATIONS_ISSUED}),
+        retry=RetryConfig(
+            max_attempts=rt.settings.carepath_max_attempts,
+            backoff_ms=rt.settings.carepath_retry_backoff_ms,
+        ),
+    )
+
+
+async def escalate_overdue(rt: Runtime, store: PlanStore, routing: RoutingTable) -> int:
+    """One deadline sweep: escalate every overdue referral once. Returns how many."""
+    now = datetime.now(UTC)
+    count = 0
+    for ref in find_overdue(await store.open_referrals(), now):
+        episode_id = ref.episode_id
+        rid = ref.referral_id
+        input_id = f"escalate:{rid}:{ref.due_at.isoformat()}"
+
+        def fold(plan: CarePlan | None, rid: str = rid) -> tuple[CarePlan, list[OutboundEvent]]:
+            assert plan is not None
+            current = plan.referrals[rid]
+            if not find_overdue([current], now):
+                return plan, []
+            updated, event = escalate(current, now, SYSTEM_ACTOR)
+            after = apply_referral_change(plan, updated)
+            return after, plan_events(rt.topics, plan, after, None, [event])
+
+        outputs = await store.change(episode_id, input_id, fold)
+        await publish_all(rt.broker, outputs)
+        count += 1 if outputs else 0
+    return count
+
+
+async def deadline_loop(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
+    while True:
+        try:
+            escalated = await escalate_overdue(rt, store, routing)
+            if escalated:
+                log.info("referrals_escalated", count=escalated)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("deadline_sweep_failed", error=f"{type(exc).__name__}: {exc}")
+        await asyncio.sleep(rt.settings.carepath_deadline_scan_seconds)

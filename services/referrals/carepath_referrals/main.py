@@ -1,0 +1,48 @@
+"""Entry point of the referrals service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import FastAPI
+
+from carepath_referrals import handlers
+from carepath_referrals.api import register_routes
+from carepath_referrals.auth import DEV_TOKENS_FILE, TokenRegistry
+from carepath_referrals.plan_store import PlanStore
+from carepath_shared.service import Runtime, make_app, make_runtime, serve
+from carepath_shared.settings import Settings, get_settings
+
+SERVICE = "referrals"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    rt = make_runtime(SERVICE, settings)
+    store = PlanStore(rt)
+    routing = handlers.routing_table(rt)
+    handlers.register(rt, store, routing)
+    tokens = TokenRegistry.from_file(rt.settings.carepath_api_tokens_file or DEV_TOKENS_FILE)
+
+    async def started(rt: Runtime) -> None:
+        rt.extras["deadlines"] = asyncio.create_task(handlers.deadline_loop(rt, store, routing))
+
+    async def stopping(rt: Runtime) -> None:
+        task = rt.extras.get("deadlines")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = make_app(rt, on_started=started, on_stopping=stopping)
+    register_routes(app, rt, store, routing, tokens)
+    return app
+
+
+def main() -> None:
+    settings = get_settings()
+    serve(create_app(settings), SERVICE, settings.referrals_port, settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The care plan in Redis: one versioned plan per episode, plus a read model of referrals.
+
+Every change to a plan goes through :class:`carepath_shared.state_store.StateStore`
+(WATCH/MULTI on the episode's key): two teams changing one plan at once both land, in some
+order, and neither is lost. The same transaction mirrors each referral to its own key and to
+team and episode indexes, which the coordinator API reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from carepath_referrals.domain import CarePlan, Referral
+from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.redis_client import key as rkey
+from carepath_shared.service import Runtime
+from carepath_shared.state_store import StateStore
+
+PlanFold = Callable[[CarePlan | None], tuple[CarePlan, list[OutboundEvent]]]
+
+
+class PlanStore:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._ns = rt.settings.namespace
+        self._store = StateStore(rt.redis, self._ns, "careplan")
+
+    def referral_key(self, referral_id: str) -> str:
+        return rkey(self._ns, "referral", referral_id)
+
+    def team_index(self, team: str) -> str:
+        return rkey(self._ns, "referrals", "team", team)
+
+    def episode_index(self, episode_id: str) -> str:
+        return rkey(self._ns, "referrals", "episode", episode_id)
+
+    @property
+    def all_index(self) -> str:
+        return rkey(self._ns, "referrals", "all")
+
+    @property
+    def open_index(self) -> str:
+        return rkey(self._ns, "referrals", "open")
+
+    async def change(self, episode_id: str, input_id: str, fold: PlanFold) -> list[OutboundEvent]:
+        def raw_fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
+            plan = None if data is None else CarePlan.model_validate(data)
+            new_plan, events = fold(plan)
+            return new_plan.model_dump(mode="json"), events
+
+        def mirror(pipe: Any, data: dict[str, Any] | None) -> None:
+            if data is None:
+                return
+            for rid, ref in data.get("referrals", {}).items():
+                pipe.set(self.referral_key(rid), orjson.dumps(ref))
+                pipe.sadd(self.team_index(ref["team"]), rid)
+                pipe.sadd(self.episode_index(episode_id), rid)
+                pipe.sadd(self.all_index, rid)
+                if ref["status"] in ("completed", "cancelled"):
+                    pipe.srem(self.open_index, rid)
+                else:
+                    pipe.sadd(self.open_index, rid)
+
+        return await self._store.process(episode_id, input_id, raw_fold, mirror)
+
+    async def plan(self, episode_id: str) -> CarePlan | None:
+        stored = await self._store.get(episode_id)
+        return None if stored.data is None else CarePlan.model_validate(stored.data)
+
+    async def referral(self, referral_id: str) -> Referral | None:
+        raw = await self._rt.redis.get(self.referral_key(referral_id))
+        return None if raw is None else Referral.model_validate_json(raw)
+
+    async def referrals(self, ids: list[str]) -> list[Referral]:
+        if not ids:
+            return []
+        raws = await self._rt.redis.mget([self.referral_key(i) for i in ids])
+        return [Referral.model_validate_json(r) for r in raws if r is not None]
+
+    async def _members(self, index: str) -> list[str]:
+        return sorted(m.decode() for m in await self._rt.redis.smembers(index))
+
+    async def team_referrals(self, team: str) -> list[Referral]:
+        refs = await self.referrals(await self._members(self.team_index(team)))
+        return [r for r in refs if r.team == team]
+
+    async def episode_referrals(self, episode_id: str) -> list[Referral]:
+        return await self.referrals(await self._members(self.episode_index(episode_id)))
+
+    async def all_referrals(self) -> list[Referral]:
+        return await self.referrals(await self._members(self.all_index))
+
+    async def open_referrals(self) -> list[Referral]:
+        return await self.referrals(await self._members(self.open_index))

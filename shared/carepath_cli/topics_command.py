@@ -1,0 +1,26 @@
+"""`carepath topics create|list`: create the namespace's topics with their configs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from carepath_shared.kafka_admin import create_topics, wait_for_kafka
+from carepath_shared.settings import get_settings
+from carepath_shared.topics import Topics
+
+
+def topics_command(action: str, namespace: str | None = None) -> int:
+    settings = get_settings()
+    ns = namespace or settings.namespace
+    if action == "create":
+        asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers, timeout=60))
+        created = asyncio.run(create_topics(settings.kafka_bootstrap_servers, ns))
+        print(f"topics ready in namespace {ns!r} ({len(created)} created)")
+        return 0
+    if action == "list":
+        for name, spec in Topics(ns).all():
+            kind = "compacted" if spec.compacted else "log"
+            print(f"{name}\t{spec.partitions} partitions\t{kind}\t{spec.description}")
+        return 0
+    print(f"unknown action {action!r}")
+    return 2

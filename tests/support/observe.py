@@ -1,0 +1,40 @@
+"""Reading what the system did: referrals in Redis, webhooks at the receiver."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import orjson
+import redis
+
+
+def referrals_in_redis(redis_url: str, namespace: str, episode_id: str) -> list[dict[str, Any]]:
+    r = redis.Redis.from_url(redis_url)
+    try:
+        ids = sorted(m.decode() for m in r.smembers(f"{namespace}:referrals:episode:{episode_id}"))
+        raws = r.mget([f"{namespace}:referral:{i}" for i in ids]) if ids else []
+        return [orjson.loads(x) for x in raws if x is not None]
+    finally:
+        r.close()
+
+
+def received_webhooks(receiver_url: str) -> dict[str, Any]:
+    out: dict[str, Any] = httpx.get(f"{receiver_url}/received", timeout=10).json()
+    return out
+
+
+def webhook_counts(receiver_url: str) -> Counter[str]:
+    """How often each webhook-id arrived (a receiver-side duplicate shows as a count > 1)."""
+    return Counter(item["webhook_id"] for item in received_webhooks(receiver_url)["received"])
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
