@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from carepath_pathway.domain import Profile, apply_outcome, evaluate, reconcile
+from carepath_pathway.domain import Profile, apply_outcome, evaluate, outcome_steps, reconcile
 from carepath_shared.episode import Episode
 from carepath_shared.outcome import OutcomeReport
 from carepath_shared.pathway_result import PathwayResult
@@ -49,13 +49,21 @@ def on_outcome(
     if state is None:
         raise UnknownEpisode("outcome reported for an episode the pathway has not seen")
     episode = apply_outcome(state.episode, report)
-    return _evaluate(episode, state.active, state.evaluation_seq + 1, profile)
+    return _evaluate(
+        episode, state.active, state.evaluation_seq + 1, profile, outcome_steps(report)
+    )
 
 
 def _evaluate(
-    episode: Episode, previous_active: dict[str, str], seq: int, profile: Profile
+    episode: Episode,
+    previous_active: dict[str, str],
+    seq: int,
+    profile: Profile,
+    completed: tuple[str, ...] = (),
 ) -> tuple[EpisodeState, PathwayResult]:
     episode_id = episode.episode_id or ""
     result = evaluate(episode, profile)
-    result, active = reconcile(episode_id, previous_active, result, seq)
+    result, active = reconcile(
+        episode_id, previous_active, result, seq, completed_steps=completed
+    )
     return EpisodeState(episode=episode, active=active, evaluation_seq=seq), result

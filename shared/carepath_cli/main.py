@@ -1,0 +1,71 @@
+"""The ``carepath`` console command.
+
+Each subcommand is registered by a small ``_add_<name>(subparsers)`` function that sets
+``handler`` to a callable taking the parsed arguments and returning the exit code; add new
+subcommands by writing another such function and listing it in ``_SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+def _add_evaluate(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate one episode (JSON) and print the pathway's answer",
+        description="Evaluate one episode and print the pathway's answer as one JSON object.",
+    )
+    p.add_argument("source", metavar="FILE", help="episode JSON file, or - for standard input")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="threshold profile: seed (default), consensus-2020 or sis "
+        "(default from $CAREPATH_PATHWAY_PROFILE)",
+    )
+
+    def handler(args: argparse.Namespace) -> int:
+        from carepath_cli.evaluate import evaluate_command
+
+        return evaluate_command(args.source, args.profile)
+
+    p.set_defaults(handler=handler)
+
+
+def _add_topics(sub: Subparsers) -> None:
+    p = sub.add_parser("topics", help="create or list the Kafka topics")
+    p.add_argument("action", choices=["create", "list"])
+    p.add_argument("--namespace", default=None)
+
+    def handler(args: argparse.Namespace) -> int:
+        from carepath_cli.topics_command import topics_command
+
+        return topics_command(args.action, args.namespace)
+
+    p.set_defaults(handler=handler)
+
+
+_SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_add_evaluate, _add_topics]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carepath", description="Carepath command line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
