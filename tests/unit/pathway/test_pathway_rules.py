@@ -292,9 +292,12 @@ def test_latest_recorded_block_decides() -> None:
                                                                   {"relief_percent": 30}]))
 
 
-def test_rfa_not_with_radicular_pain_nor_when_done() -> None:
-    assert "ablation.rfa" not in steps(run(medial_branch_blocks=[{"relief_percent": 90}],
-                                           radicular_pain=True))
+def test_rfa_after_a_positive_block_alongside_radicular_care_but_not_when_done() -> None:
+    # The block confirmed the facet joints for the axial pain; the radicular component is
+    # treated alongside with an epidural steroid injection (seed §2), not instead.
+    both = run(medial_branch_blocks=[{"relief_percent": 90}], radicular_pain=True)
+    assert {"ablation.rfa", "injection.epidural_steroid"} <= set(steps(both))
+    assert "does not treat" in rec(both, "ablation.rfa").rationale
     assert "ablation.rfa" not in steps(run(medial_branch_blocks=[{"relief_percent": 90}],
                                            completed_steps=["ablation.rfa"]))
 

@@ -2,15 +2,17 @@
 
 * ``ablation.rfa`` — only after a positive medial branch block under the profile's criterion
   (seed: latest recorded block >= 70%; consensus-2020: >= 50%; sis: the two latest recorded
-  blocks >= 80%), no RFA recorded yet, no radicular pain (radicular pain argues for MRI +
-  epidural steroid, not RFA). Judgement: an absent ``rfa_history`` does not hold the RFA back
-  (a positive block is the last known step); unknown radicular pain does not either, but it is
-  listed in missing_data.
+  blocks >= 80%) and no RFA recorded yet. Radicular pain does not hold it back: the positive
+  block has confirmed the facet joints as the generator of the axial pain, and the seed treats
+  a radicular component alongside it with an epidural steroid injection (§2), not instead of
+  it; RFA does not treat the radicular pain itself, and the rationale says so. Judgement: an
+  absent ``rfa_history`` does not hold the RFA back (a positive block is the last known step);
+  unknown radicular pain does not either, but it is listed in missing_data.
 * ``ablation.repeat_rfa`` — the latest RFA gave >= 50% relief lasting >= 6 months and the pain
   came back (section E). Recording ``relief_duration_months`` means the relief wore off;
   judgement: ``pain_nrs`` known and below ``pain_recurrence_nrs_min`` (4) means the pain has not
-  come back. No new diagnostic block is needed (2020 consensus Table 11). Not with radicular
-  pain. Judgement: ``ablation.repeat_rfa`` is never added to completed_steps by outcomes, so
+  come back. No new diagnostic block is needed (2020 consensus Table 11). As for the first RFA,
+  radicular pain is treated alongside (epidural steroid), not as a bar. Judgement: ``ablation.repeat_rfa`` is never added to completed_steps by outcomes, so
   later repeats stay possible; if an episode lists it as completed it is not recommended again.
 
 An RFA with < 50% relief failed (facet joints likely not the generator): no repeat; the
@@ -42,27 +44,31 @@ def ablation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
     rfa = ctx.rfa
 
     if ctx.mbb.status == "positive" and rfa.status in ("none", "unknown") and RFA not in completed:
-        if not radicular:
-            blocks = ep.medial_branch_blocks or []
-            recorded = [b.relief_percent for b in blocks if b.relief_percent is not None]
-            used = recorded[-profile.mbb_blocks_required:]
-            gave = " and ".join(f"{r}%" for r in used)
-            plural = "s" if len(used) > 1 else ""
-            rationale = (
-                f"Medial branch block{plural} gave {gave} relief, at or above the "
-                f"{profile.mbb_relief_percent}% threshold ({mbb_criterion(profile)}, profile "
-                f"'{profile.name}'): the facet joints are confirmed as the pain generator, so "
-                "radiofrequency ablation of the medial branches can give longer-term relief "
-                "(§3, FAQ Q3)."
+        blocks = ep.medial_branch_blocks or []
+        recorded = [b.relief_percent for b in blocks if b.relief_percent is not None]
+        used = recorded[-profile.mbb_blocks_required:]
+        gave = " and ".join(f"{r}%" for r in used)
+        plural = "s" if len(used) > 1 else ""
+        rationale = (
+            f"Medial branch block{plural} gave {gave} relief, at or above the "
+            f"{profile.mbb_relief_percent}% threshold ({mbb_criterion(profile)}, profile "
+            f"'{profile.name}'): the facet joints are confirmed as the pain generator, so "
+            "radiofrequency ablation of the medial branches can give longer-term relief "
+            "(§3, FAQ Q3)."
+        )
+        if ctx.mbb.note:
+            rationale += f" Note: {ctx.mbb.note}."
+        if radicular:
+            rationale += (
+                " The radicular (leg or arm) pain is a separate component: RFA does not treat "
+                "it; it is addressed with an epidural steroid injection (§2)."
             )
-            if ctx.mbb.note:
-                rationale += f" Note: {ctx.mbb.note}."
-            facts: dict[str, Any] = dict(ctx.mbb.facts)
-            facts["radicular_pain"] = ep.radicular_pain
-            evidence = [ev.SEED_RFA, ev.FAQ[3], ev.TIP[3], *mbb_profile_evidence(profile)[1:]]
-            if ep.region == "cervical":
-                evidence.append(ev.G_CERVICAL)
-            out.append(rec(RFA, rationale, evidence, mbb_thresholds(profile), facts))
+        facts: dict[str, Any] = dict(ctx.mbb.facts)
+        facts["radicular_pain"] = ep.radicular_pain
+        evidence = [ev.SEED_RFA, ev.FAQ[3], ev.TIP[3], *mbb_profile_evidence(profile)[1:]]
+        if ep.region == "cervical":
+            evidence.append(ev.G_CERVICAL)
+        out.append(rec(RFA, rationale, evidence, mbb_thresholds(profile), facts))
         return out
 
     i = rfa.latest_index
@@ -93,7 +99,7 @@ def ablation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
     pain = ep.pain_nrs
     if pain is not None and pain < profile.pain_recurrence_nrs_min:
         return out  # relief wore off on paper, but the pain has not come back
-    if radicular or REPEAT_RFA in completed:
+    if REPEAT_RFA in completed:
         return out
     hist = ep.rfa_history or []
     last = hist[i]
