@@ -34,8 +34,13 @@ def stack(kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
     yield s
     codes = {name: svc.stop() for name, svc in s.services.items() if name != "receiver"}
     s["receiver"].stop()
-    # SIGTERM is a clean shutdown: every service exits 0.
-    assert codes == {"intake": 0, "pathway": 0, "referrals": 0, "notifications": 0}
+    # SIGTERM is a clean shutdown: each service ran its shutdown (broker stopped, offsets
+    # committed, Redis closed) and logged it; uvicorn then re-raises the signal, so the exit
+    # status is 0 or -SIGTERM, never a crash.
+    assert set(codes.values()) <= {0, -15}, codes
+    for name in codes:
+        log = s[name].log_path.read_text()
+        assert '"event": "service_stopped"' in log, f"{name} did not shut down cleanly"
 
 
 def test_an_episode_becomes_referrals_and_webhooks(stack: Stack, redis_url: str) -> None:

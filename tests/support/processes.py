@@ -29,15 +29,19 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return LOG_DIR / f"{self.env.get('CAREPATH_NAMESPACE', 'x')}-{self.name}.log"
+
     def start(self, health_path: str | None = "/health", timeout: float = 60.0) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(LOG_DIR / f"{self.env.get('CAREPATH_NAMESPACE', 'x')}-{self.name}.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, *self.args],
-            env={**os.environ, **self.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         if health_path:
             self.wait_healthy(health_path, timeout)
 
