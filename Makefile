@@ -39,7 +39,7 @@ run: infra-up
 
 stop: infra-down
 
-test: infra-up
+test: infra-up lint
 	$(BIN)/python -m pytest tests
 
 test-unit: install

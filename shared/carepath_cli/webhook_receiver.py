@@ -54,7 +54,9 @@ def create_app(secret: str, fail_every: int = 0) -> FastAPI:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8099)
-    parser.add_argument("--secret", default=os.environ.get("CAREPATH_WEBHOOK_SECRET", DEFAULT_SECRET))
+    parser.add_argument(
+        "--secret", default=os.environ.get("CAREPATH_WEBHOOK_SECRET", DEFAULT_SECRET)
+    )
     parser.add_argument("--fail-every", type=int, default=0)
     args = parser.parse_args()
     uvicorn.run(create_app(args.secret, args.fail_every), host="127.0.0.1", port=args.port,

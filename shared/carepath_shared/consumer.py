@@ -19,6 +19,7 @@ does not reset the cap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,10 +104,8 @@ class AttemptCounter:
         k = self._key(topic, partition, offset)
         self._failed.discard(k)
         self._local.pop(k, None)
-        try:
+        with contextlib.suppress(RedisError):
             await self._redis.delete(k)
-        except RedisError:
-            pass
 
 
 def _record(msg: Any) -> Any:

@@ -81,7 +81,8 @@ class StateStore:
         return rkey(self._ns, self._name, "state", key)
 
     async def get(self, key: str) -> StoredState:
-        return StoredState.from_bytes(await self._redis.get(self.state_key(key)))
+        raw: Any = await self._redis.get(self.state_key(key))
+        return StoredState.from_bytes(raw)
 
     async def process(
         self,
@@ -97,12 +98,13 @@ class StateStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(skey)
-                    state = StoredState.from_bytes(await pipe.get(skey))
+                    current: Any = await pipe.get(skey)
+                    state = StoredState.from_bytes(current)
                     if state.last_input == input_id:
-                        await pipe.unwatch()
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return [OutboundEvent.from_json(o) for o in state.last_outputs]
                     if input_id in state.seen:
-                        await pipe.unwatch()
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return []
                     new_data, outputs = fold(state.data)
                     seen = [*state.seen, input_id][-SEEN_LIMIT:]
@@ -113,7 +115,7 @@ class StateStore:
                         last_outputs=[o.to_json() for o in outputs],
                         seen=seen,
                     )
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(skey, new_state.to_bytes())
                     if extra_writes is not None:
                         extra_writes(pipe, new_data)

@@ -53,7 +53,9 @@ async def _read_json_object(request: Request) -> dict[str, Any] | JSONResponse:
     except orjson.JSONDecodeError as exc:
         return _problem(400, f"body is not valid JSON: {exc}")
     if not isinstance(data, dict):
-        return _problem(422, "invalid request", [{"field": "(body)", "reason": "must be a JSON object"}])
+        return _problem(
+            422, "invalid request", [{"field": "(body)", "reason": "must be a JSON object"}]
+        )
     return data
 
 

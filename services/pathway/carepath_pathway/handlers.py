@@ -72,7 +72,9 @@ def outbound_events(
     )
     return [
         build_event(topic=rt.topics.recommendations, key=episode_id, envelope=recs_env, body=recs),
-        build_event(topic=rt.topics.pathway_status, key=episode_id, envelope=status_env, body=status),
+        build_event(
+            topic=rt.topics.pathway_status, key=episode_id, envelope=status_env, body=status
+        ),
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request
@@ -60,7 +60,7 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
         status: str | None = None,
         priority: str | None = None,
         due_before: datetime | None = None,
-        sort: str = "due_at",
+        sort: Literal["due_at", "priority", "status"] = "due_at",
         descending: bool = False,
         team: str | None = None,
     ) -> JSONResponse:

@@ -81,7 +81,8 @@ class PlanStore:
         return [Referral.model_validate_json(r) for r in raws if r is not None]
 
     async def _members(self, index: str) -> list[str]:
-        return sorted(m.decode() for m in await self._rt.redis.smembers(index))
+        members: Any = await self._rt.redis.smembers(index)
+        return sorted(m.decode() for m in members)
 
     async def team_referrals(self, team: str) -> list[Referral]:
         refs = await self.referrals(await self._members(self.team_index(team)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from carepath_notifications.domain import delivery_key, sign, webhook_message_id
 
 SECRET = "a-raw-secret-that-is-long-enough-0123"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from carepath_notifications.domain import render_email
 
 LINK_BASE = "https://carepath.example/app/"

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
-from carepath_notifications.domain import RetryPolicy, classify, parse_retry_after
 from hypothesis import given
 from hypothesis import strategies as st
+
+from carepath_notifications.domain import RetryPolicy, classify, parse_retry_after
 
 NOW = 1_700_000_000.0
 

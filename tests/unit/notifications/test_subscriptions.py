@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from carepath_notifications.domain import (
     Subscription,
     load_subscriptions,
@@ -15,7 +17,6 @@ from carepath_notifications.domain import (
     parse_subscriptions,
     select,
 )
-from pydantic import ValidationError
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 CREATED = "carepath.referral.created.v1"

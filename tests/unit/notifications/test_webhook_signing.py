@@ -7,6 +7,7 @@ import hashlib
 import hmac
 
 import pytest
+
 from carepath_notifications.domain import build_headers, generate_secret, sign
 
 KEY = bytes(range(32))

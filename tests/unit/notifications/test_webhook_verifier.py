@@ -7,10 +7,11 @@ import hashlib
 import hmac
 
 import pytest
-from carepath_notifications.domain import build_headers
-from carepath_shared.webhook_verify import WebhookVerificationError, verify
 from hypothesis import given
 from hypothesis import strategies as st
+
+from carepath_notifications.domain import build_headers
+from carepath_shared.webhook_verify import WebhookVerificationError, verify
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()

@@ -7,6 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from referral_builders import COORDINATOR, NOW, member
+
 from carepath_referrals.domain import (
     DEFAULT_ROUTING,
     STEP_CODES,
@@ -36,9 +40,6 @@ from carepath_referrals.domain import (
     record_outcome,
     referral_id_for,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from referral_builders import COORDINATOR, NOW, member
 
 EPISODE = "ep-1"
 STEPS = sorted(STEP_CODES)

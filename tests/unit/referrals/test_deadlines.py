@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from referral_builders import ADMIN, COORDINATOR, NOW, drive, make_referral, member
+
 from carepath_referrals.domain import (
     BusinessStatus,
     Claim,
@@ -18,7 +20,6 @@ from carepath_referrals.domain import (
     find_overdue,
     is_overdue,
 )
-from referral_builders import ADMIN, COORDINATOR, NOW, drive, make_referral, member
 
 ROUTINE_DUE = NOW + timedelta(days=14)
 

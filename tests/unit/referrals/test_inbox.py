@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from referral_builders import NOW, drive, make_referral
+
 from carepath_referrals.domain import (
     BusinessStatus,
     Priority,
@@ -13,7 +15,6 @@ from carepath_referrals.domain import (
     Team,
     filter_and_sort,
 )
-from referral_builders import NOW, drive, make_referral
 
 
 def inbox() -> dict[str, Referral]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+from referral_builders import ADMIN, COORDINATOR, NOW, drive, make_referral, member
+
 from carepath_referrals.domain import (
     SYSTEM_ACTOR,
     AccessDenied,
@@ -19,8 +22,6 @@ from carepath_referrals.domain import (
     require_act,
     require_view,
 )
-from pydantic import ValidationError
-from referral_builders import ADMIN, COORDINATOR, NOW, drive, make_referral, member
 
 OWN = member(Team.INTERVENTIONAL_PAIN, "ip-1")
 OTHER = member(Team.RADIOLOGY, "rad-1")

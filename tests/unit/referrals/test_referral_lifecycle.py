@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
+from referral_builders import ADMIN, COORDINATOR, NOW, drive, make_referral, member
+
 from carepath_referrals.domain import (
     DEFAULT_ROUTING,
     SYSTEM_ACTOR,
@@ -33,8 +36,6 @@ from carepath_referrals.domain import (
     parse_action,
     referral_id_for,
 )
-from pydantic import ValidationError
-from referral_builders import ADMIN, COORDINATOR, NOW, drive, make_referral, member
 
 S, A = TaskStatus, ActionKind
 

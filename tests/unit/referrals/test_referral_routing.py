@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+from referral_builders import NOW
+
 from carepath_referrals.domain import (
     CONTRACT_STEPS,
     DEFAULT_ROUTING,
@@ -17,8 +20,6 @@ from carepath_referrals.domain import (
     UnknownPriority,
     route,
 )
-from pydantic import ValidationError
-from referral_builders import NOW
 
 # The contract's table, written out again so the test does not trust the code's copy.
 CONTRACT_TEAMS = {

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from carepath_shared.webhook_verify import decode_secret
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from carepath_shared.webhook_verify import decode_secret
 
 Kind = Literal["team", "coordinator", "system"]
 Channel = Literal["webhook", "email"]

@@ -12,8 +12,9 @@
   came back (section E). Recording ``relief_duration_months`` means the relief wore off;
   judgement: ``pain_nrs`` known and below ``pain_recurrence_nrs_min`` (4) means the pain has not
   come back. No new diagnostic block is needed (2020 consensus Table 11). As for the first RFA,
-  radicular pain is treated alongside (epidural steroid), not as a bar. Judgement: ``ablation.repeat_rfa`` is never added to completed_steps by outcomes, so
-  later repeats stay possible; if an episode lists it as completed it is not recommended again.
+  radicular pain is treated alongside (epidural steroid), not as a bar. Judgement:
+  ``ablation.repeat_rfa`` is never added to completed_steps by outcomes, so later repeats stay
+  possible; if an episode lists it as completed it is not recommended again.
 
 An RFA with < 50% relief failed (facet joints likely not the generator): no repeat; the
 neuromodulation and coordination rules take it from there.
