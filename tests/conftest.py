@@ -107,3 +107,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _hypothesis_profiles() -> None:
+    from hypothesis import settings
+
+    # CI runs are reproducible: the same examples every run, so a red run is never a fluke
+    # of example generation. Locally, examples vary from run to run and explore further.
+    settings.register_profile("ci", derandomize=True, print_blob=True)
+    settings.register_profile("thorough", max_examples=5000)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "default"))
+
+
+_hypothesis_profiles()
