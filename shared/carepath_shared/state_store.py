@@ -6,9 +6,12 @@ transaction (WATCH/MULTI), together with the input's id. Then the events are pub
 the input is committed. On redelivery:
 
 * an input already folded in, that was the *last* one, returns its stored outbound events
-  again, so a crash between the Redis write and the publish loses nothing (the events keep
-  their deterministic ids, so consumers downstream de-duplicate);
-* an older input already folded in changes nothing and publishes nothing.
+  again unless they were marked published (:meth:`StateStore.mark_published`), so a crash
+  between the Redis write and the publish loses nothing, and a replay republishes nothing
+  (were they republished, they keep their deterministic ids and consumers de-duplicate);
+* an older input already folded in changes nothing and publishes nothing;
+* a new input whose predecessor's events were never marked published carries them out first
+  (a transactional outbox per key: nothing written is ever left unpublished).
 
 Writers to one key race safely: WATCH aborts the loser, which re-reads and retries, so no
 update is lost.
@@ -80,6 +83,13 @@ class StateStore:
     def state_key(self, key: str) -> str:
         return rkey(self._ns, self._name, "state", key)
 
+    def published_key(self, key: str) -> str:
+        return rkey(self._ns, self._name, "published", key)
+
+    async def mark_published(self, key: str, input_id: str) -> None:
+        """Record that the outputs of ``input_id`` (the key's last input) are on Kafka."""
+        await self._redis.set(self.published_key(key), input_id.encode())
+
     async def get(self, key: str) -> StoredState:
         raw: Any = await self._redis.get(self.state_key(key))
         return StoredState.from_bytes(raw)
@@ -98,15 +108,25 @@ class StateStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(skey)
-                    current: Any = await pipe.get(skey)
+                    current, published = await pipe.mget(skey, self.published_key(key))
                     state = StoredState.from_bytes(current)
+                    last_published = (
+                        state.last_input is None
+                        or (published is not None and published.decode() == state.last_input)
+                    )
                     if state.last_input == input_id:
                         await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        if last_published:
+                            return []
                         return [OutboundEvent.from_json(o) for o in state.last_outputs]
                     if input_id in state.seen:
                         await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return []
+                    # The previous input's events never made it out (e.g. the publish failed
+                    # after the write): they go out first, ahead of this input's.
+                    pending = [] if last_published else state.last_outputs
                     new_data, outputs = fold(state.data)
+                    outputs = [*(OutboundEvent.from_json(o) for o in pending), *outputs]
                     seen = [*state.seen, input_id][-SEEN_LIMIT:]
                     new_state = StoredState(
                         data=new_data,
@@ -134,6 +154,9 @@ async def run_and_publish(
     publish_all: Callable[[list[OutboundEvent]], Awaitable[None]],
     extra_writes: ExtraWrites | None = None,
 ) -> list[OutboundEvent]:
+    """Fold once, publish what the fold produced, then mark it published."""
     outputs = await store.process(key, input_id, fold, extra_writes)
-    await publish_all(outputs)
+    if outputs:
+        await publish_all(outputs)
+        await store.mark_published(key, input_id)
     return outputs

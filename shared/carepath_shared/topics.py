@@ -82,5 +82,9 @@ class Topics:
         self.dlq_referrals = DLQ_REFERRALS.name(namespace)
         self.dlq_notifications = DLQ_NOTIFICATIONS.name(namespace)
 
+    def group(self, service: str) -> str:
+        """The consumer group of a service in this namespace (isolated per namespace)."""
+        return f"{self.namespace}.{service}"
+
     def all(self) -> list[tuple[str, TopicSpec]]:
         return [(spec.name(self.namespace), spec) for spec in ALL_TOPICS]

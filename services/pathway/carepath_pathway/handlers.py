@@ -10,6 +10,7 @@ events with the same ids and never folds an outcome twice.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from carepath_pathway.domain import get_profile
@@ -30,10 +31,9 @@ from carepath_shared.kafka_broker import OutboundEvent, build_event, publish_all
 from carepath_shared.log import get_logger
 from carepath_shared.pathway_result import PathwayResult
 from carepath_shared.service import Runtime
-from carepath_shared.state_store import StateStore
+from carepath_shared.state_store import StateStore, run_and_publish
 
 SOURCE = "/carepath/pathway"
-GROUP = "carepath-pathway"
 log = get_logger(__name__)
 
 
@@ -99,15 +99,16 @@ def register(rt: Runtime) -> None:
                 raise PermanentError(f"unexpected body {type(body).__name__}")
             return new_state.dump(), outbound_events(rt, d.envelope, episode_id, new_state, result)
 
-        outputs = await store.process(episode_id, d.envelope.id, fold)
-        await publish_all(rt.broker, outputs)
+        outputs = await run_and_publish(
+            store, episode_id, d.envelope.id, fold, partial(publish_all, rt.broker)
+        )
         log.info("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
                  published=len(outputs))
 
     reliable_subscriber(
         rt.broker,
         topic=rt.topics.episodes,
-        group_id=GROUP,
+        group_id=rt.topics.group("pathway"),
         dlq_topic=rt.topics.dlq_pathway,
         handler=handle,
         redis=rt.redis,

@@ -39,7 +39,7 @@ from carepath_referrals.plan_store import PlanStore
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.events import OUTCOME_REPORTED, OutcomeReported
 from carepath_shared.http import error_list
-from carepath_shared.kafka_broker import OutboundEvent, build_event, publish_all
+from carepath_shared.kafka_broker import OutboundEvent, build_event
 from carepath_shared.outcome import OutcomeReport
 from carepath_shared.service import Runtime
 
@@ -115,7 +115,9 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
             return _error(422, "invalid action", errors=[{"field": "(body)",
                                                           "reason": "must be a JSON object"}])
         if action_name is not None:
-            data = {**data, "action": action_name}
+            data = {**data, "kind": action_name}
+        elif "action" in data and "kind" not in data:
+            data = {**{k: v for k, v in data.items() if k != "action"}, "kind": data["action"]}
         try:
             action = parse_action(data)
         except ValidationError as exc:
@@ -157,14 +159,13 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
             return after, events
 
         try:
-            outputs = await store.change(ref.episode_id, input_id, fold)
+            await store.change_and_publish(ref.episode_id, input_id, fold, rt.broker)
         except AccessDenied as exc:
             return _error(403, str(exc))
         except (IllegalTransition, ReferralConflict, VersionConflict) as exc:
             return _error(409, str(exc))
         except UnknownReferral as exc:
             return _error(404, str(exc))
-        await publish_all(rt.broker, outputs)
         updated_ref = await store.referral(referral_id)
         assert updated_ref is not None
         return JSONResponse(_view(updated_ref))

@@ -27,11 +27,10 @@ from carepath_referrals.plan_events import plan_events
 from carepath_referrals.plan_store import PlanStore
 from carepath_shared.consumer import Delivery, RetryConfig, reliable_subscriber
 from carepath_shared.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
-from carepath_shared.kafka_broker import OutboundEvent, publish_all
+from carepath_shared.kafka_broker import OutboundEvent
 from carepath_shared.log import get_logger
 from carepath_shared.service import Runtime
 
-GROUP = "carepath-referrals"
 log = get_logger(__name__)
 
 
@@ -55,15 +54,14 @@ def register(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
             )
             return after, plan_events(rt.topics, plan, after, d.envelope)
 
-        outputs = await store.change(episode_id, d.envelope.id, fold)
-        await publish_all(rt.broker, outputs)
+        outputs = await store.change_and_publish(episode_id, d.envelope.id, fold, rt.broker)
         log.info("recommendations_applied", event_id=d.envelope.id, episode_id=episode_id,
                  published=len(outputs))
 
     reliable_subscriber(
         rt.broker,
         topic=rt.topics.recommendations,
-        group_id=GROUP,
+        group_id=rt.topics.group("referrals"),
         dlq_topic=rt.topics.dlq_referrals,
         handler=handle,
         redis=rt.redis,
@@ -94,8 +92,7 @@ async def escalate_overdue(rt: Runtime, store: PlanStore, routing: RoutingTable)
             after = apply_referral_change(plan, updated)
             return after, plan_events(rt.topics, plan, after, None, [event])
 
-        outputs = await store.change(episode_id, input_id, fold)
-        await publish_all(rt.broker, outputs)
+        outputs = await store.change_and_publish(episode_id, input_id, fold, rt.broker)
         count += 1 if outputs else 0
     return count
 

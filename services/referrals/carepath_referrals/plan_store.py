@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from carepath_referrals.domain import CarePlan, Referral
-from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.kafka_broker import OutboundEvent, publish_all
 from carepath_shared.redis_client import key as rkey
 from carepath_shared.service import Runtime
 from carepath_shared.state_store import StateStore
@@ -65,6 +65,16 @@ class PlanStore:
                     pipe.sadd(self.open_index, rid)
 
         return await self._store.process(episode_id, input_id, raw_fold, mirror)
+
+    async def change_and_publish(
+        self, episode_id: str, input_id: str, fold: PlanFold, broker: Any
+    ) -> list[OutboundEvent]:
+        """:meth:`change`, then publish the events (acks=all) and mark them published."""
+        outputs = await self.change(episode_id, input_id, fold)
+        if outputs:
+            await publish_all(broker, outputs)
+            await self._store.mark_published(episode_id, input_id)
+        return outputs
 
     async def plan(self, episode_id: str) -> CarePlan | None:
         stored = await self._store.get(episode_id)
