@@ -148,6 +148,16 @@ async def dead_letter(
     )
 
 
+async def raw_decoder(msg: Any) -> Any:
+    """Hand the handler the undecoded bytes.
+
+    FastStream would otherwise parse a body whose content-type says JSON before our handler
+    runs, and a body that is not JSON would fail outside our error handling: logged, never
+    dead-lettered, and committed past by the next message. We decode ourselves instead.
+    """
+    return msg.body
+
+
 def reliable_subscriber(
     broker: KafkaBroker,
     *,
@@ -168,6 +178,7 @@ def reliable_subscriber(
         topic,
         group_id=group_id,
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_decoder,
         auto_offset_reset="earliest",
         max_poll_records=100,
         session_timeout_ms=10000,

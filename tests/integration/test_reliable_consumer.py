@@ -115,8 +115,9 @@ async def test_retry_cap_dead_letters_and_order(kafka_bootstrap: str, redis_url:
         # Same key -> same partition: order must hold around the retried message.
         for eid in ("a1", "flaky", "a2", "poison", "a3", "rejected", "a4"):
             await publish(broker, status_event(topic, "episode-A", eid))
+        # Claims to be JSON and is not: must still be dead-lettered, not skipped.
         await broker.publish(b"not json at all", topic, key=b"episode-A",
-                             headers={"ce_id": "junk"})
+                             headers={"ce_id": "junk", "content-type": "application/json"})
         await publish(broker, status_event(topic, "episode-A", "a5"))
 
         for _ in range(300):
