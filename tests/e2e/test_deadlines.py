@@ -17,7 +17,7 @@ import pytest
 
 from carepath_shared.kafka_admin import create_topics
 from support.api import ReferralsApi, auth
-from support.observe import wait_until
+from support.observe import read_topic, wait_until
 from support.processes import Stack, start_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
@@ -39,24 +39,11 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
 
 
 def escalations(bootstrap: str, topic: str) -> Counter[str]:
-    from aiokafka import AIOKafkaConsumer
-
-    async def read() -> Counter[str]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        counts: Counter[str] = Counter()
-        try:
-            for records in (await consumer.getmany(timeout_ms=2000)).values():
-                for rec in records:
-                    headers = dict(rec.headers)
-                    if headers.get("ce_type") == b"carepath.referral.escalated.v1":
-                        counts[json.loads(rec.value)["referral_id"]] += 1
-        finally:
-            await consumer.stop()
-        return counts
-
-    return asyncio.run(read())
+    counts: Counter[str] = Counter()
+    for rec in read_topic(bootstrap, topic):
+        if dict(rec.headers).get("ce_type") == b"carepath.referral.escalated.v1":
+            counts[json.loads(rec.value)["referral_id"]] += 1
+    return counts
 
 
 def test_an_overdue_referral_is_escalated_once(stack: Stack, kafka_bootstrap: str) -> None:
