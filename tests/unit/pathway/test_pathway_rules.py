@@ -341,7 +341,7 @@ def test_failed_rfa_is_not_repeated_and_raises_doubt() -> None:
 
 
 def test_neuromodulation_rule_as_a_plain_function() -> None:
-    ep = episode(neuropathic_features=True)
+    ep = episode(neuropathic_features=True, psychological_evaluation_done=True)
     out = neuromodulation(ep, SEED, build_context(ep, SEED))
     assert [getattr(f, "step", None) for f in out] == ["neuromodulation.scs_evaluation"]
 
@@ -544,3 +544,13 @@ def test_completed_implant_ends_the_scs_path() -> None:
     result = run(completed_steps=["neuromodulation.scs_evaluation", "neuromodulation.scs_implant"],
                  psychological_evaluation_done=True, neuropathic_features=True)
     assert not [s for s in steps(result) if s.startswith("neuromodulation.")]
+
+
+def test_scs_evaluation_starts_the_psychological_evaluation_it_includes() -> None:
+    base = {"neuropathic_features": True, "symptom_duration_months": 24, "pain_nrs": 8}
+    without = run(**base, psychological_evaluation_done=False)
+    assert {"neuromodulation.scs_evaluation", "psychology.assessment"} <= set(steps(without))
+    assert "neuromodulation.scs_trial" not in steps(without)
+    done = run(**base, psychological_evaluation_done=True)
+    assert "neuromodulation.scs_evaluation" in steps(done)
+    assert "psychology.assessment" not in steps(done)

@@ -14,7 +14,8 @@ Seed §4, Tip 8; clinical-facts B2, B14, section E. The stages, latest first:
    completed ``psychology.assessment``) -> ``neuromodulation.scs_trial``; otherwise
    ``psychology.assessment`` first (B2/B14: psychological clearance before the trial);
    if unknown it is also listed in missing_data.
-3. **Evaluation** — ``neuromodulation.scs_evaluation`` for chronic, intractable pain after
+3. **Evaluation** — ``neuromodulation.scs_evaluation`` (with ``psychology.assessment`` unless the
+   psychological evaluation is done: the evaluation includes it) for chronic, intractable pain after
    failed localized interventions (facet injections have failed by definition) when one of:
    neuropathic features; persistent pain after spine surgery (FBSS); radicular pain persisting
    after an epidural steroid injection; or the localized treatment is exhausted: a failed RFA
@@ -185,6 +186,17 @@ def neuromodulation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding
         },
         facts,
     ))
+    if psych is not True:
+        # The evaluation includes a psychological evaluation (B2, B14; NICE TA159's
+        # multidisciplinary assessment): the psychology team starts it now, so that the
+        # clearance the trial needs is not a later bottleneck.
+        out.append(rec(
+            PSYCHOLOGY_ASSESSMENT,
+            "Spinal cord stimulation is being evaluated: the evaluation includes a "
+            "psychological evaluation, which must be done before any SCS trial "
+            "(psychological factors are the main reason SCS fails).",
+            [ev.G_SCS, ev.G_SCS_INDICATIONS, ev.PROFILE_E], facts=psych_facts,
+        ))
     if duration is None:
         out.append(missing(
             "symptom_duration_months",
