@@ -50,7 +50,63 @@ def _add_topics(sub: Subparsers) -> None:
     p.set_defaults(handler=handler)
 
 
-_SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_add_evaluate, _add_topics]
+def _add_tail(sub: Subparsers) -> None:
+    from carepath_cli.tail_command import add_tail_arguments
+
+    p = sub.add_parser(
+        "tail",
+        help="follow a topic and print its events as JSON lines",
+        description="Follow a topic from now, a time, an offset or the beginning.",
+    )
+    add_tail_arguments(p)
+
+    def handler(args: argparse.Namespace) -> int:
+        from carepath_cli.tail_command import tail_command
+
+        return tail_command(args)
+
+    p.set_defaults(handler=handler)
+
+
+def _add_replay(sub: Subparsers) -> None:
+    from carepath_cli.tail_command import add_replay_arguments
+
+    p = sub.add_parser(
+        "replay", help="print an episode's full history across topics, in time order"
+    )
+    add_replay_arguments(p)
+
+    def handler(args: argparse.Namespace) -> int:
+        from carepath_cli.tail_command import replay_command
+
+        return replay_command(args)
+
+    p.set_defaults(handler=handler)
+
+
+def _add_asyncapi(sub: Subparsers) -> None:
+    from carepath_cli.asyncapi_command import add_asyncapi_arguments
+
+    p = sub.add_parser(
+        "asyncapi", help="generate (or --check) the AsyncAPI documents and event catalog"
+    )
+    add_asyncapi_arguments(p)
+
+    def handler(args: argparse.Namespace) -> int:
+        from carepath_cli.asyncapi_command import run_asyncapi
+
+        return run_asyncapi(args)
+
+    p.set_defaults(handler=handler)
+
+
+_SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
+    _add_evaluate,
+    _add_topics,
+    _add_tail,
+    _add_replay,
+    _add_asyncapi,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
 from support.api import ReferralsApi, auth
 from support.observe import wait_until
 from support.processes import Stack, start_stack
@@ -232,7 +233,7 @@ def test_two_teams_updating_one_plan_at_once_lose_nothing(
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=consumer._client._bootstrap_servers)  # noqa: SLF001
+    admin = AIOKafkaAdminClient(bootstrap_servers=consumer._client._bootstrap_servers)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from carepath_referrals import handlers
 from carepath_referrals.api import register_routes
 from carepath_referrals.auth import DEV_TOKENS_FILE, TokenRegistry
+from carepath_referrals.fhir_routes import register_fhir_routes
 from carepath_referrals.plan_store import PlanStore
 from carepath_shared.service import Runtime, make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = make_app(rt, on_started=started, on_stopping=stopping)
     register_routes(app, rt, store, routing, tokens)
+    register_fhir_routes(app, rt, store, tokens)
     return app
 
 
