@@ -7,6 +7,8 @@ has made its effect durable first.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,9 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
-        linger_ms=2,
+        # Sends are awaited together (publish_all), so they batch without lingering; a linger
+        # would add its full delay to every awaited publish (measured: 2.6 ms vs 0.4 ms).
+        linger_ms=0,
         # No subscriber of ours may fall back to FastStream's ACK_FIRST.
         ack_policy=AckPolicy.MANUAL,
         graceful_timeout=20.0,
@@ -86,6 +90,25 @@ async def publish(broker: KafkaBroker, event: OutboundEvent) -> None:
 
 
 async def publish_all(broker: KafkaBroker, events: list[OutboundEvent]) -> None:
-    """Publish in order, each awaited: per-key order holds and every record is durable."""
-    for event in events:
-        await publish(broker, event)
+    """Send every event, then wait until the broker has all of them (acks=all).
+
+    Records are handed to the producer in order; the idempotent producer keeps that order
+    per partition, retries included, so per-key order holds. Returning means every record
+    is durable, which is what a consumer waits for before it commits.
+    """
+    if len(events) == 1:
+        await publish(broker, events[0])
+        return
+    pending = [
+        await broker.publish(
+            event.value,
+            event.topic,
+            key=event.key.encode(),
+            headers=event.headers,
+            correlation_id=event.headers.get("ce_correlationid"),
+            no_confirm=True,
+        )
+        for event in events
+    ]
+    # (FastStream's in-memory test broker delivers at once and returns no future.)
+    await asyncio.gather(*(p for p in pending if inspect.isawaitable(p)))

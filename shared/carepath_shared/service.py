@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from carepath_shared.consumer import Committer
 from carepath_shared.http import install_health
 from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
@@ -48,6 +49,16 @@ def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
     )
 
 
+def make_committer(rt: Runtime) -> Committer:
+    """A batching committer for one subscriber, flushed when the service stops."""
+    committer = Committer(
+        every=rt.settings.carepath_commit_every,
+        interval_s=rt.settings.carepath_commit_interval_ms / 1000,
+    )
+    rt.extras.setdefault("committers", []).append(committer)
+    return committer
+
+
 Hook = Callable[[Runtime], Awaitable[None]]
 
 
@@ -74,6 +85,8 @@ def make_app(
             log.info("service_stopping")
             if on_stopping is not None:
                 await on_stopping(runtime)
+            for committer in runtime.extras.get("committers", []):
+                await committer.flush()
             await runtime.broker.stop()
             if on_stopped is not None:
                 await on_stopped(runtime)

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     carepath_log_level: str = Field(default="INFO")
     carepath_max_attempts: int = Field(default=5, ge=1, le=100)
     carepath_retry_backoff_ms: int = Field(default=200, ge=0)
+    # Offsets are committed after the effect, in batches of this many records or this age.
+    carepath_commit_every: int = Field(default=100, ge=1)
+    carepath_commit_interval_ms: int = Field(default=200, ge=0)
     carepath_pathway_profile: str = Field(default="seed")
     carepath_webhook_url: str | None = Field(default=None)
     carepath_webhook_secret: str = Field(default="whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1")
@@ -33,6 +36,22 @@ class Settings(BaseSettings):
     pathway_port: int = Field(default=8002)
     referrals_port: int = Field(default=8003)
     notifications_port: int = Field(default=8004)
+    # Notification delivery (issue 5): the durable per-delivery job queue in Redis.
+    carepath_notify_max_attempts: int = Field(default=8, ge=1, le=100)
+    carepath_notify_backoff_base_s: float = Field(default=1.0, ge=0)
+    carepath_notify_backoff_max_s: float = Field(default=300.0, ge=0)
+    # Requests in flight to one endpoint (webhook URL or mailbox). 1 keeps a subscriber's
+    # notices in order and bounds a crash's repeats to one per endpoint.
+    carepath_notify_endpoint_concurrency: int = Field(default=1, ge=1, le=64)
+    carepath_notify_max_inflight: int = Field(default=64, ge=1, le=1024)
+    carepath_notify_lease_s: float = Field(default=15.0, gt=0)
+    carepath_notify_poll_s: float = Field(default=0.2, gt=0)
+    carepath_notify_http_timeout_s: float = Field(default=5.0, gt=0)
+    carepath_smtp_host: str = Field(default="127.0.0.1")
+    carepath_smtp_port: int = Field(default=25, ge=1, le=65535)
+    carepath_smtp_sender: str = Field(default="carepath@localhost")
+    carepath_smtp_timeout_s: float = Field(default=10.0, gt=0)
+    carepath_stream_keepalive_s: float = Field(default=15.0, gt=0)
 
     @property
     def namespace(self) -> str:

@@ -108,7 +108,8 @@ class StateStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(skey)
-                    current, published = await pipe.mget(skey, self.published_key(key))
+                    values: Any = await pipe.mget(skey, self.published_key(key))
+                    current, published = values
                     state = StoredState.from_bytes(current)
                     last_published = (
                         state.last_input is None

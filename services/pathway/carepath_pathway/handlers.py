@@ -30,7 +30,7 @@ from carepath_shared.events import (
 from carepath_shared.kafka_broker import OutboundEvent, build_event, publish_all
 from carepath_shared.log import get_logger
 from carepath_shared.pathway_result import PathwayResult
-from carepath_shared.service import Runtime
+from carepath_shared.service import Runtime, make_committer
 from carepath_shared.state_store import StateStore, run_and_publish
 
 SOURCE = "/carepath/pathway"
@@ -118,4 +118,5 @@ def register(rt: Runtime) -> None:
             max_attempts=rt.settings.carepath_max_attempts,
             backoff_ms=rt.settings.carepath_retry_backoff_ms,
         ),
+        committer=make_committer(rt),
     )

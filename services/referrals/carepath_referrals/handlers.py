@@ -29,7 +29,7 @@ from carepath_shared.consumer import Delivery, RetryConfig, reliable_subscriber
 from carepath_shared.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
 from carepath_shared.kafka_broker import OutboundEvent
 from carepath_shared.log import get_logger
-from carepath_shared.service import Runtime
+from carepath_shared.service import Runtime, make_committer
 
 log = get_logger(__name__)
 
@@ -71,6 +71,7 @@ def register(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
             max_attempts=rt.settings.carepath_max_attempts,
             backoff_ms=rt.settings.carepath_retry_backoff_ms,
         ),
+        committer=make_committer(rt),
     )
 
 

@@ -46,15 +46,24 @@ class PlanStore:
         return rkey(self._ns, "referrals", "open")
 
     async def change(self, episode_id: str, input_id: str, fold: PlanFold) -> list[OutboundEvent]:
+        changed: list[str] = []
+
         def raw_fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
             plan = None if data is None else CarePlan.model_validate(data)
             new_plan, events = fold(plan)
+            before = plan.referrals if plan is not None else {}
+            changed[:] = [
+                rid for rid, ref in new_plan.referrals.items()
+                if rid not in before or before[rid].revision != ref.revision
+            ]
             return new_plan.model_dump(mode="json"), events
 
         def mirror(pipe: Any, data: dict[str, Any] | None) -> None:
             if data is None:
                 return
-            for rid, ref in data.get("referrals", {}).items():
+            # Only the referrals this change touched: the rest are already mirrored.
+            for rid in changed:
+                ref = data["referrals"][rid]
                 pipe.set(self.referral_key(rid), orjson.dumps(ref))
                 pipe.sadd(self.team_index(ref["team"]), rid)
                 pipe.sadd(self.episode_index(episode_id), rid)
