@@ -100,12 +100,19 @@ def _add_asyncapi(sub: Subparsers) -> None:
     p.set_defaults(handler=handler)
 
 
+def _add_notifications(sub: Subparsers) -> None:
+    from carepath_cli.notifications_command import add_notifications
+
+    add_notifications(sub)  # carepath notifications dead-letters | redrive
+
+
 _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_evaluate,
     _add_topics,
     _add_tail,
     _add_replay,
     _add_asyncapi,
+    _add_notifications,
 ]
 
 

@@ -26,6 +26,7 @@ CARE_PLAN_UPDATED = "carepath.careplan.updated.v1"
 AUDIT_RECORDED = "carepath.audit.recorded.v1"
 NOTIFICATION_ATTEMPTED = "carepath.notification.attempted.v1"
 NOTIFICATION_FAILED = "carepath.notification.failed.v1"
+NOTIFICATION_REDRIVEN = "carepath.notification.redriven.v1"
 
 
 class _Body(BaseModel):
@@ -101,6 +102,18 @@ class DeliveryAttempted(_Body):
     at: datetime
 
 
+class NotificationRedriven(_Body):
+    """A dead-lettered notification put back on the delivery queue by an operator."""
+
+    job_id: str
+    event_id: str
+    subscription_id: str
+    channel: Literal["webhook", "email"]
+    previous_attempts: int
+    redrive: int = Field(ge=1)
+    at: datetime
+
+
 class GenericBody(BaseModel):
     """Bodies of types whose models live with their producer (care plan, audit)."""
 
@@ -119,6 +132,7 @@ BODY_MODELS: dict[str, type[BaseModel]] = {
     AUDIT_RECORDED: GenericBody,
     NOTIFICATION_ATTEMPTED: DeliveryAttempted,
     NOTIFICATION_FAILED: DeliveryAttempted,
+    NOTIFICATION_REDRIVEN: NotificationRedriven,
 }
 
 

@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from carepath_shared.envelope import derive_id
 from support.api import ReferralsApi, auth
 from support.observe import wait_until
 from support.processes import Stack, start_stack
@@ -289,6 +290,11 @@ def test_replaying_recommendations_creates_no_duplicate(
     wait_for_step(api, ep, "diagnostic.medial_branch_block")
     ns = stack.namespace
     referrals_topic = f"{ns}.referrals"
+    # The plan is in Redis a moment before its events are on Kafka: wait for them.
+    created_ids = {derive_id("carepath.referral.created.v1", rid)
+                   for rid in api.plan(ep)["referrals"]}
+    assert wait_until(lambda: created_ids <= set(
+        asyncio.run(_referral_created_counts(kafka_bootstrap, referrals_topic))), timeout=30)
     before_counts = asyncio.run(_referral_created_counts(kafka_bootstrap, referrals_topic))
     before_plan = api.plan(ep)
 

@@ -1,7 +1,11 @@
-"""Pure notification logic: signing, retry decisions, subscription matching, email text, ids."""
+"""Pure notification logic: signing, retry decisions, subscription matching and access,
+delivery jobs, email text, ids, stream positions."""
 
+from carepath_notifications.domain.attempts import AttemptResult, Decision, decide
 from carepath_notifications.domain.dedup import delivery_key, webhook_message_id
 from carepath_notifications.domain.email_render import RenderedEmail, render_email
+from carepath_notifications.domain.jobs import DeliveryJob
+from carepath_notifications.domain.notice import endpoint_key, event_teams, notice_body, targets
 from carepath_notifications.domain.retry_policy import (
     Outcome,
     RetryPolicy,
@@ -18,20 +22,28 @@ from carepath_notifications.domain.subscriptions import (
 )
 
 __all__ = [
+    "AttemptResult",
+    "Decision",
+    "DeliveryJob",
     "Outcome",
     "RenderedEmail",
     "RetryPolicy",
     "Subscription",
     "build_headers",
     "classify",
+    "decide",
     "delivery_key",
+    "endpoint_key",
+    "event_teams",
     "generate_secret",
     "load_subscriptions",
     "matches",
+    "notice_body",
     "parse_retry_after",
     "parse_subscriptions",
     "render_email",
     "select",
     "sign",
+    "targets",
     "webhook_message_id",
 ]

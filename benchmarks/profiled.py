@@ -1,0 +1,204 @@
+"""Run one Carepath service under section timers and cProfile (for ``--profile`` runs).
+
+``python -m benchmarks.profiled carepath_pathway.main --out DIR/pathway``
+
+Before the service module is imported, the shared seams every handler goes through are
+wrapped with wall-clock timers:
+
+* ``decode``: ``Envelope.from_headers`` + ``parse_body`` (CloudEvents headers, body model);
+* ``handler``: the service's handler, in full; inside it
+  * ``state_store``: ``StateStore.process`` (Redis WATCH/GET/MULTI/EXEC round trips + fold),
+  * ``fold``: the pure fold inside it (domain logic, models, building outbound events),
+  * ``publish_all``: the awaited ``acks=all`` publishes of the outbound events,
+  * ``webhook``: the signed HTTP call (notifications);
+* ``commit``: marking a message done for the offset commit (per message it is the commit
+  itself; with the batching ``Committer`` it includes a flush when one is due);
+  ``commit_flush``: the batched OffsetCommit round trips; ``mark_published``: the state
+  store's published marker;
+* ``cycle``: the time from one handler start to the next (gaps over 1 s left out). On a hop
+  with a backlog this is the full cost of one message, FastStream and aiokafka included; on
+  a hop that outruns its input it includes waiting for the next message.
+
+On SIGUSR1 the service writes ``DIR.sections.json`` (and, with ``--cprofile``, ``DIR.prof``:
+cProfile's CPU time of every function), and keeps running; SIGTERM then stops it as usual.
+cProfile slows a service down (about 1.5-2x); the section timers alone cost microseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import runpy
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+class Sections:
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+        self.last_start: float | None = None
+        self.cycles: list[float] = []
+
+    def add(self, name: str, seconds: float) -> None:
+        self.total[name] = self.total.get(name, 0.0) + seconds
+        self.count[name] = self.count.get(name, 0) + 1
+
+    def handler_started(self) -> None:
+        now = time.perf_counter()
+        if self.last_start is not None:
+            self.cycles.append(now - self.last_start)
+        self.last_start = now
+
+    def summary(self) -> dict[str, Any]:
+        # A gap over 1 s is idle time between bursts, not the cost of a message.
+        busy = sorted(c for c in self.cycles if c < 1.0)
+        out: dict[str, Any] = {
+            name: {
+                "calls": self.count[name],
+                "total_s": round(self.total[name], 3),
+                "mean_ms": round(self.total[name] / self.count[name] * 1000, 3),
+            }
+            for name in sorted(self.total)
+        }
+        if busy:
+            out["cycle"] = {
+                "samples": len(busy),
+                "mean_ms": round(sum(busy) / len(busy) * 1000, 3),
+                "p50_ms": round(busy[len(busy) // 2] * 1000, 3),
+            }
+        return out
+
+
+SECTIONS = Sections()
+
+
+def timed_async(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            SECTIONS.add(name, time.perf_counter() - start)
+
+    return wrapper
+
+
+def timed_sync(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            SECTIONS.add(name, time.perf_counter() - start)
+
+    return wrapper
+
+
+def _wrap(owner: Any, attr: str, name: str) -> None:
+    """Time ``owner.attr`` as section ``name``, if it exists (seams move as the code changes)."""
+    fn = getattr(owner, attr, None)
+    if fn is None:
+        return
+    import inspect
+
+    timed = timed_async(name, fn) if inspect.iscoroutinefunction(fn) else timed_sync(name, fn)
+    setattr(owner, attr, timed)
+
+
+def install() -> None:
+    """Wrap the shared seams; must run before any service module is imported."""
+    from carepath_shared import consumer as consumer_module
+    from carepath_shared import envelope, kafka_broker, state_store
+
+    consumer: Any = consumer_module
+    broker_module: Any = kafka_broker
+    store_class: Any = state_store.StateStore
+
+    original_from_headers = envelope.Envelope.from_headers.__func__  # type: ignore[attr-defined]
+
+    def from_headers(cls: Any, headers: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original_from_headers(cls, headers)
+        finally:
+            SECTIONS.add("decode", time.perf_counter() - start)
+
+    envelope.Envelope.from_headers = classmethod(from_headers)  # type: ignore[method-assign,assignment]
+    _wrap(consumer, "parse_body", "decode")
+    # The commit seam: per-message ``_commit`` (older code) or the batching ``Committer``.
+    _wrap(consumer, "_commit", "commit")
+    committer = getattr(consumer, "Committer", None)
+    if committer is not None:
+        _wrap(committer, "done", "commit")
+        _wrap(committer, "flush", "commit_flush")
+    _wrap(broker_module, "publish_all", "publish_all")
+    _wrap(store_class, "mark_published", "mark_published")
+
+    original_process = store_class.process
+
+    async def process(self: Any, key: str, input_id: str, fold: Any, *args: Any,
+                      **kwargs: Any) -> Any:
+        return await original_process(self, key, input_id, timed_sync("fold", fold),
+                                      *args, **kwargs)
+
+    store_class.process = timed_async("state_store", process)
+
+    original_subscriber = consumer.reliable_subscriber
+
+    def reliable_subscriber(*args: Any, handler: Any, **kwargs: Any) -> Any:
+        inner = timed_async("handler", handler)
+
+        async def counted(delivery: Any) -> None:
+            SECTIONS.handler_started()
+            await inner(delivery)
+
+        return original_subscriber(*args, handler=counted, **kwargs)
+
+    consumer.reliable_subscriber = reliable_subscriber
+
+    try:
+        from carepath_notifications import webhook_sender
+    except ImportError:
+        return
+    _wrap(webhook_sender, "send_webhook", "webhook")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("module")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--cprofile", action="store_true", help="also collect cProfile stats")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    install()
+    profiler = cProfile.Profile()
+
+    def dump(_signum: int, _frame: Any) -> None:
+        if args.cprofile:
+            profiler.disable()
+            profiler.dump_stats(str(out) + ".prof")
+            profiler.enable()
+        Path(str(out) + ".sections.json").write_bytes(
+            orjson.dumps(SECTIONS.summary(), option=orjson.OPT_INDENT_2)
+        )
+
+    signal.signal(signal.SIGUSR1, dump)
+    sys.argv = [args.module]
+    if args.cprofile:
+        profiler.enable()
+    runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The delivery worker: claims due jobs, sends them concurrently, records each outcome.
+
+One dispatcher loop claims due jobs (at most ``max_inflight`` held by this process, at most
+the endpoint limit in flight per endpoint across all processes) and runs each in its own task.
+A task sends, asks the pure :func:`decide` what follows, and completes the job in one Redis
+step that also queues the attempt's events and, when the endpoint has more due jobs, claims
+the next one, so a busy endpoint drains without waiting for the dispatcher. A slow or failing
+endpoint only ever occupies its own slots: other endpoints' jobs are claimed and sent
+meanwhile, and nothing here holds a Kafka partition.
+
+Beside it: a lease renewer (our claimed jobs stay ours while we work on them), a reaper (jobs
+of a worker that died return to the due set when their lease runs out) and the outbox flusher
+(attempt events to Kafka, at least once, with deterministic ids).
+
+A crash between a receiver's 2xx and the completion repeats that one notice after the lease,
+with the same ``webhook-id``: with the default endpoint limit of 1, at most one repeat per
+endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaBroker
+
+from carepath_notifications.attempt_events import attempt_events
+from carepath_notifications.domain.attempts import AttemptResult, decide
+from carepath_notifications.domain.jobs import DeliveryJob
+from carepath_notifications.domain.retry_policy import RetryPolicy
+from carepath_notifications.domain.subscriptions import Subscription
+from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
+from carepath_notifications.subscription_store import SubscriptionStore
+from carepath_shared.kafka_broker import publish
+from carepath_shared.log import get_logger
+from carepath_shared.topics import Topics
+
+log = get_logger(__name__)
+
+Sender = Callable[[Subscription, DeliveryJob], Awaitable[AttemptResult]]
+MAX_CHAIN = 50  # jobs one task takes from one endpoint before yielding to the dispatcher
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    max_inflight: int = 64
+    lease_s: float = 15.0
+    poll_s: float = 0.2
+    reap_every_s: float = 1.0
+    outbox_every_s: float = 0.5
+    min_claim_gap_s: float = 0.01
+    stop_grace_s: float = 10.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set or ``seconds`` passed (``asyncio.timeout``: unlike 3.11's
+    ``wait_for`` it never swallows a cancellation)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        store: SubscriptionStore,
+        senders: dict[str, Sender],
+        policy: RetryPolicy,
+        topics: Topics,
+        broker: KafkaBroker,
+        config: WorkerConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.queue = queue
+        self.store = store
+        self.senders = senders
+        self.policy = policy
+        self.topics = topics
+        self.broker = broker
+        self.config = config or WorkerConfig()
+        self.owner = f"w-{uuid.uuid4().hex[:12]}"
+        self._rng = rng or random.Random()
+        self._held: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._stopping = False  # no new claims
+        self._closed = False  # background loops end
+        self._closing = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self.delivered = 0  # counters for logs and tests; not patient data
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._dispatch_loop(), name="notify-dispatch"),
+            asyncio.create_task(self._renew_loop(), name="notify-renew"),
+            asyncio.create_task(self._outbox_loop(), name="notify-outbox"),
+        ]
+
+    def wake(self) -> None:
+        """New jobs were enqueued: claim now rather than at the next poll."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, let attempts in flight finish (up to the grace), hand back the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.config.stop_grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.queue.release(sorted(self._held), self.owner, now_ms())
+        self._held.clear()
+        self._closed = True
+        self._closing.set()
+        self._outbox_wake.set()
+        _, stuck = await asyncio.wait(self._loops, timeout=5.0)
+        for loop in stuck:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.flush_outbox()
+
+    # ---- loops -----------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        last_reap = 0.0
+        while not self._stopping:
+            self._wake.clear()  # before looking: a wake-up from now on is not lost
+            try:
+                if time.monotonic() - last_reap >= self.config.reap_every_s:
+                    last_reap = time.monotonic()
+                    if await self.queue.reap(now_ms()):
+                        log.info("notify_leases_reclaimed")
+                claimed = await self._claim()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("notify_dispatch_failed", error=f"{type(exc).__name__}: {exc}")
+                claimed = 0
+            if claimed:
+                continue
+            await self._idle()
+            # Coalesce wake-ups: a burst of enqueued events is one claim, not one each.
+            await asyncio.sleep(self.config.min_claim_gap_s)
+
+    async def _idle(self) -> None:
+        wait = self.config.poll_s
+        with contextlib.suppress(Exception):
+            due = await self.queue.next_due_ms()
+            if due is not None:
+                wait = min(wait, max(0.0, (due - now_ms()) / 1000))
+        if len(self._tasks) >= self.config.max_inflight:
+            wait = self.config.poll_s
+        await _wait(self._wake, wait)
+
+    async def _claim(self) -> int:
+        room = self.config.max_inflight - len(self._tasks)
+        if room <= 0 or self._stopping:
+            return 0
+        jobs = await self.queue.claim(now_ms(), room, self._lease_until(), self.owner)
+        for job in jobs:
+            self._held.add(job.id)
+            task = asyncio.create_task(self._run(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(jobs)
+
+    async def _renew_loop(self) -> None:
+        while not self._closed:
+            await _wait(self._closing, self.config.lease_s / 3)
+            if self._closed:
+                return
+            try:
+                await self.queue.renew(sorted(self._held), self.owner, self._lease_until())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("notify_renew_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _outbox_loop(self) -> None:
+        while not self._closed:
+            self._outbox_wake.clear()
+            await _wait(self._outbox_wake, self.config.outbox_every_s)
+            if self._closed:
+                return
+            try:
+                await self.flush_outbox()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("notify_outbox_flush_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(1.0)
+
+    async def flush_outbox(self) -> int:
+        """Publish queued attempt events (awaited, acks=all), then drop them from the outbox."""
+        sent = 0
+        async with self._flush_lock:
+            while True:
+                entries = await self.queue.outbox_peek()
+                if not entries:
+                    return sent
+                await asyncio.gather(
+                    *(publish(self.broker, decode_outbox_entry(e)) for e in entries)
+                )
+                await self.queue.outbox_trim(entries)
+                sent += len(entries)
+
+    # ---- one job ---------------------------------------------------------------------------
+
+    def _lease_until(self) -> int:
+        return now_ms() + int(self.config.lease_s * 1000)
+
+    async def _run(self, job: DeliveryJob) -> None:
+        current: DeliveryJob | None = job
+        chained = 0
+        while current is not None:
+            self._held.add(current.id)
+            try:
+                chain = not self._stopping and chained < MAX_CHAIN
+                nxt = await self._attempt(current, chain)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Redis unreachable or a bug: stop renewing the lease, so that it runs out
+                # and the reaper puts the job back on the due set.
+                self._held.discard(current.id)
+                log.error("notify_attempt_failed", subscription=current.subscription_id,
+                          event_id=current.event_id, error=f"{type(exc).__name__}: {exc}")
+                return
+            self._held.discard(current.id)
+            current, chained = nxt, chained + 1
+        if chained >= MAX_CHAIN:
+            self.wake()
+
+    async def _attempt(self, job: DeliveryJob, chain: bool) -> DeliveryJob | None:
+        attempt = job.attempts + 1
+        stored = await self.store.get(job.subscription_id)
+        if stored is None or not stored.subscription.active:
+            result = AttemptResult("give_up", None, "subscription removed or inactive")
+        else:
+            sender = self.senders.get(job.channel)
+            if sender is None:
+                result = AttemptResult("give_up", None, f"no sender for channel {job.channel}")
+            else:
+                result = await sender(stored.subscription, job)
+        decision = decide(attempt, result, self.policy, self._rng)
+        at = datetime.now(UTC)
+        now = now_ms()
+        events = attempt_events(self.topics, job, attempt, decision, result.status_code,
+                                result.error, at)
+        done = await self.queue.complete(
+            job, owner=self.owner, kind=decision.kind, now_ms=now, attempt=attempt,
+            next_ms=now + int(decision.delay_s * 1000), status_code=result.status_code,
+            error=result.error, reason=decision.reason, events=events,
+            chain_lease_until_ms=self._lease_until() if chain else None,
+        )
+        self._outbox_wake.set()
+        if decision.kind == "delivered":
+            self.delivered += 1
+            log.info("notification_delivered", subscription=job.subscription_id,
+                     event_id=job.event_id, channel=job.channel, attempt=attempt,
+                     status=result.status_code)
+        elif decision.kind == "retry":
+            log.info("notification_retry", subscription=job.subscription_id,
+                     event_id=job.event_id, attempt=attempt, status=result.status_code,
+                     delay_s=round(decision.delay_s, 3))
+            self._wake.set()
+        else:
+            log.warning("notification_dead_lettered", subscription=job.subscription_id,
+                        event_id=job.event_id, attempt=attempt, status=result.status_code,
+                        reason=(decision.reason or "")[:200])
+        if not done.applied:
+            log.info("notification_result_superseded", subscription=job.subscription_id,
+                     event_id=job.event_id)
+        return done.next_job
