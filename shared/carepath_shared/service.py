@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
-from carepath_shared.consumer import Committer
+from carepath_shared.consumer import Committer, Handler, RetryConfig, reliable_subscriber
 from carepath_shared.http import install_health
 from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
@@ -57,6 +57,33 @@ def make_committer(rt: Runtime) -> Committer:
     )
     rt.extras.setdefault("committers", []).append(committer)
     return committer
+
+
+def subscribe(
+    rt: Runtime,
+    *,
+    topic: str,
+    group: str,
+    dlq_topic: str,
+    handler: Handler,
+    accepted_types: frozenset[str],
+) -> None:
+    """A reliable subscriber configured from settings: retry cap, backoff, batched commits."""
+    reliable_subscriber(
+        rt.broker,
+        topic=topic,
+        group_id=rt.topics.group(group),
+        dlq_topic=dlq_topic,
+        handler=handler,
+        redis=rt.redis,
+        namespace=rt.settings.namespace,
+        accepted_types=accepted_types,
+        retry=RetryConfig(
+            max_attempts=rt.settings.carepath_max_attempts,
+            backoff_ms=rt.settings.carepath_retry_backoff_ms,
+        ),
+        committer=make_committer(rt),
+    )
 
 
 Hook = Callable[[Runtime], Awaitable[None]]

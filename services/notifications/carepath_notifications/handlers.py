@@ -17,7 +17,7 @@ from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_notifications.domain.notice import endpoint_key, notice_body, targets
 from carepath_notifications.job_queue import JobQueue
 from carepath_notifications.subscription_store import SubscriptionStore
-from carepath_shared.consumer import Delivery, RetryConfig, reliable_subscriber
+from carepath_shared.consumer import Delivery
 from carepath_shared.events import (
     CARE_PLAN_UPDATED,
     PATHWAY_STATUS,
@@ -26,7 +26,7 @@ from carepath_shared.events import (
     REFERRAL_STATUS_CHANGED,
 )
 from carepath_shared.log import get_logger
-from carepath_shared.service import Runtime, make_committer
+from carepath_shared.service import Runtime, subscribe
 
 log = get_logger(__name__)
 
@@ -64,24 +64,10 @@ def register(
     rt: Runtime, store: SubscriptionStore, queue: JobQueue, on_enqueued: Callable[[], None]
 ) -> None:
     handle = make_handler(store, queue, on_enqueued)
-    retry = RetryConfig(
-        max_attempts=rt.settings.carepath_max_attempts,
-        backoff_ms=rt.settings.carepath_retry_backoff_ms,
-    )
-    for name, topic, types in (
+    for group, topic, types in (
         ("notifications", rt.topics.referrals, REFERRAL_TYPES),
         ("notifications-careplans", rt.topics.care_plans, frozenset({CARE_PLAN_UPDATED})),
         ("notifications-status", rt.topics.pathway_status, frozenset({PATHWAY_STATUS})),
     ):
-        reliable_subscriber(
-            rt.broker,
-            topic=topic,
-            group_id=rt.topics.group(name),
-            dlq_topic=rt.topics.dlq_notifications,
-            handler=handle,
-            redis=rt.redis,
-            namespace=rt.settings.namespace,
-            accepted_types=types,
-            retry=retry,
-            committer=make_committer(rt),
-        )
+        subscribe(rt, topic=topic, group=group, dlq_topic=rt.topics.dlq_notifications,
+                  handler=handle, accepted_types=types)

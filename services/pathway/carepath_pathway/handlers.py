@@ -15,7 +15,7 @@ from typing import Any
 
 from carepath_pathway.domain import get_profile
 from carepath_pathway.episode_state import EpisodeState, UnknownEpisode, on_outcome, on_submitted
-from carepath_shared.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
+from carepath_shared.consumer import Delivery, PermanentError
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.events import (
     EPISODE_SUBMITTED,
@@ -30,7 +30,7 @@ from carepath_shared.events import (
 from carepath_shared.kafka_broker import OutboundEvent, build_event, publish_all
 from carepath_shared.log import get_logger
 from carepath_shared.pathway_result import PathwayResult
-from carepath_shared.service import Runtime, make_committer
+from carepath_shared.service import Runtime, subscribe
 from carepath_shared.state_store import StateStore, run_and_publish
 
 SOURCE = "/carepath/pathway"
@@ -105,18 +105,11 @@ def register(rt: Runtime) -> None:
         log.info("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
                  published=len(outputs))
 
-    reliable_subscriber(
-        rt.broker,
+    subscribe(
+        rt,
         topic=rt.topics.episodes,
-        group_id=rt.topics.group("pathway"),
+        group="pathway",
         dlq_topic=rt.topics.dlq_pathway,
         handler=handle,
-        redis=rt.redis,
-        namespace=rt.settings.namespace,
         accepted_types=frozenset({EPISODE_SUBMITTED, OUTCOME_REPORTED}),
-        retry=RetryConfig(
-            max_attempts=rt.settings.carepath_max_attempts,
-            backoff_ms=rt.settings.carepath_retry_backoff_ms,
-        ),
-        committer=make_committer(rt),
     )

@@ -25,11 +25,11 @@ from carepath_referrals.domain import (
 from carepath_referrals.domain.routing import DEFAULT_ROUTING
 from carepath_referrals.plan_events import plan_events
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.consumer import Delivery, RetryConfig, reliable_subscriber
+from carepath_shared.consumer import Delivery
 from carepath_shared.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
 from carepath_shared.kafka_broker import OutboundEvent
 from carepath_shared.log import get_logger
-from carepath_shared.service import Runtime, make_committer
+from carepath_shared.service import Runtime, subscribe
 
 log = get_logger(__name__)
 
@@ -58,20 +58,13 @@ def register(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
         log.info("recommendations_applied", event_id=d.envelope.id, episode_id=episode_id,
                  published=len(outputs))
 
-    reliable_subscriber(
-        rt.broker,
+    subscribe(
+        rt,
         topic=rt.topics.recommendations,
-        group_id=rt.topics.group("referrals"),
+        group="referrals",
         dlq_topic=rt.topics.dlq_referrals,
         handler=handle,
-        redis=rt.redis,
-        namespace=rt.settings.namespace,
         accepted_types=frozenset({RECOMMENDATIONS_ISSUED}),
-        retry=RetryConfig(
-            max_attempts=rt.settings.carepath_max_attempts,
-            backoff_ms=rt.settings.carepath_retry_backoff_ms,
-        ),
-        committer=make_committer(rt),
     )
 
 
