@@ -46,8 +46,9 @@ test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
 lint: install
-	$(BIN)/ruff check shared services tests
-	$(BIN)/mypy shared/carepath_shared services/*/carepath_*
+	$(BIN)/ruff check shared services tests benchmarks deploy
+	$(BIN)/mypy shared/carepath_shared shared/carepath_cli services/*/carepath_* benchmarks
+	$(BIN)/carepath asyncapi --check
 
 bench: infra-up
 	$(BIN)/python -m benchmarks.run
