@@ -72,7 +72,7 @@ async def escalate_overdue(rt: Runtime, store: PlanStore, routing: RoutingTable)
     """One deadline sweep: escalate every overdue referral once. Returns how many."""
     now = datetime.now(UTC)
     count = 0
-    for ref in find_overdue(await store.open_referrals(), now):
+    for ref in find_overdue(await store.due_before(now), now):
         episode_id = ref.episode_id
         rid = ref.referral_id
         input_id = f"escalate:{rid}:{ref.due_at.isoformat()}"

@@ -9,6 +9,7 @@ team and episode indexes, which the coordinator API reads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -42,11 +43,13 @@ class PlanStore:
         return rkey(self._ns, "referrals", "all")
 
     @property
-    def open_index(self) -> str:
-        return rkey(self._ns, "referrals", "open")
+    def deadline_index(self) -> str:
+        """Referrals that can still become overdue, scored by their due time (epoch s)."""
+        return rkey(self._ns, "referrals", "deadlines")
 
     async def change(self, episode_id: str, input_id: str, fold: PlanFold) -> list[OutboundEvent]:
         changed: list[str] = []
+        new_referrals: dict[str, Referral] = {}
 
         def raw_fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
             plan = None if data is None else CarePlan.model_validate(data)
@@ -56,6 +59,8 @@ class PlanStore:
                 rid for rid, ref in new_plan.referrals.items()
                 if rid not in before or before[rid].revision != ref.revision
             ]
+            new_referrals.clear()
+            new_referrals.update(new_plan.referrals)
             return new_plan.model_dump(mode="json"), events
 
         def mirror(pipe: Any, data: dict[str, Any] | None) -> None:
@@ -68,10 +73,13 @@ class PlanStore:
                 pipe.sadd(self.team_index(ref["team"]), rid)
                 pipe.sadd(self.episode_index(episode_id), rid)
                 pipe.sadd(self.all_index, rid)
-                if ref["status"] in ("completed", "cancelled"):
-                    pipe.srem(self.open_index, rid)
+                referral = new_referrals[rid]
+                if referral.is_open and referral.started_at is None and (
+                    referral.escalated_at is None
+                ):
+                    pipe.zadd(self.deadline_index, {rid: referral.due_at.timestamp()})
                 else:
-                    pipe.sadd(self.open_index, rid)
+                    pipe.zrem(self.deadline_index, rid)
 
         return await self._store.process(episode_id, input_id, raw_fold, mirror)
 
@@ -113,5 +121,13 @@ class PlanStore:
     async def all_referrals(self) -> list[Referral]:
         return await self.referrals(await self._members(self.all_index))
 
-    async def open_referrals(self) -> list[Referral]:
-        return await self.referrals(await self._members(self.open_index))
+    async def due_before(self, when: datetime, limit: int = 500) -> list[Referral]:
+        """Referrals due before ``when`` that may need escalating, at most ``limit``.
+
+        Reads only the deadline index's head, so a sweep costs what is overdue, not what is
+        open.
+        """
+        ids: Any = await self._rt.redis.zrangebyscore(
+            self.deadline_index, "-inf", when.timestamp(), start=0, num=limit
+        )
+        return await self.referrals([i.decode() for i in ids])
