@@ -37,7 +37,6 @@ from tqdm import tqdm
 from benchmarks.kafka_io import (
     PRODUCER_SETTINGS,
     create_plain_topics,
-    end_offsets,
     make_producer,
     read_range,
     send_episodes,
@@ -45,8 +44,10 @@ from benchmarks.kafka_io import (
 )
 from benchmarks.memory import RssSampler
 from benchmarks.stats import latency_summary, rate
-from benchmarks.workload import PreparedEpisode, episode_mix, prepare
+from benchmarks.workload import PreparedEpisode, prepare
 from carepath_shared.topics import PARTITIONS
+from carepath_testkit.episodes import episode_mix
+from carepath_testkit.kafka_reading import end_offsets
 
 # ---------------------------------------------------------------- the relay process
 

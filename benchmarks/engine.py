@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.workload import episode_mix, prepare
+from benchmarks.workload import prepare
+from carepath_testkit.episodes import episode_mix
 
 
 def _timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:

@@ -1,5 +1,7 @@
 """Kafka plumbing shared by the pipeline and the baseline: producer, paced sending, reading back.
 
+Reading back is :mod:`carepath_testkit.kafka_reading`, turned into :class:`Record` here.
+
 The producer runs with the settings of Carepath's own (``carepath_shared.kafka_broker``
 ``make_broker``): idempotent, ``acks=all``, and the same ``linger_ms``.
 """
@@ -15,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from benchmarks.workload import PreparedEpisode
+from carepath_testkit import kafka_reading
 
 
 def carepath_producer_settings() -> dict[str, object]:
@@ -187,31 +190,6 @@ async def post_episodes(
                       http_latency_ms=latencies, http_errors=errors)
 
 
-async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
-        ]
-        offsets: dict[TopicPartition, int] = await consumer.end_offsets(parts)
-        return offsets
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    for _ in range(50):
-        parts = consumer.partitions_for_topic(topic)
-        if parts:
-            return set(parts)
-        await consumer._client.force_metadata_update()  # no public refresh
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"no partitions for {topic}")
-
-
 @dataclass(frozen=True)
 class Record:
     topic: str
@@ -225,37 +203,16 @@ async def read_range(
     bootstrap: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
 ) -> list[Record]:
     """Every record in [start, end) of each partition (no consumer group, nothing committed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
-    await consumer.start()
-    out: list[Record] = []
-    try:
-        wanted = {tp: end[tp] for tp in end if end[tp] > start.get(tp, 0)}
-        if not wanted:
-            return out
-        consumer.assign(list(wanted))
-        for tp in wanted:
-            consumer.seek(tp, start.get(tp, 0))
-        remaining = set(wanted)
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset >= wanted[tp]:
-                        continue
-                    out.append(Record(
-                        topic=r.topic,
-                        key=r.key.decode() if r.key else "",
-                        timestamp_ms=int(r.timestamp),
-                        headers={k: v.decode() for k, v in r.headers},
-                        value=r.value or b"",
-                    ))
-            for tp in list(remaining):
-                if await consumer.position(tp) >= wanted[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
+    return [
+        Record(
+            topic=r.topic,
+            key=r.key.decode() if r.key else "",
+            timestamp_ms=int(r.timestamp),
+            headers={k: v.decode() for k, v in r.headers},
+            value=r.value or b"",
+        )
+        for r in await kafka_reading.read_range(bootstrap, end, start)
+    ]
 
 
 async def wait_for(

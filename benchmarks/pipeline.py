@@ -2,8 +2,10 @@
 
 Method (see docs/benchmarks.md):
 
-* the four services run as real processes on a fresh namespace (:mod:`benchmarks.stack`),
-  with :mod:`benchmarks.receiver` as the webhook endpoint;
+* the four services run as real processes on a fresh namespace
+  (:func:`carepath_testkit.processes.start_stack`), with :mod:`benchmarks.receiver` as the
+  webhook endpoint; with a profile directory, pathway, referrals and notifications run under
+  :mod:`benchmarks.profiled`;
 * pre-built ``episode.submitted`` records (shared envelope, deterministic ids, the body model
   intake uses) are published straight to the episodes topic by a producer with Carepath's own
   settings; ``ce_time`` is stamped just before each send. Intake's HTTP layer is *not* on the
@@ -34,7 +36,6 @@ from tqdm import tqdm
 
 from benchmarks.kafka_io import (
     SendResult,
-    end_offsets,
     make_producer,
     post_episodes,
     read_range,
@@ -42,11 +43,14 @@ from benchmarks.kafka_io import (
     wait_for,
 )
 from benchmarks.memory import RssSampler
-from benchmarks.stack import Stack, start_stack
+from benchmarks.profiled import profiled_argv
 from benchmarks.stats import latency_summary, rate
-from benchmarks.workload import episode_mix, prepare
+from benchmarks.workload import prepare
 from carepath_shared.events import REFERRAL_CREATED
 from carepath_shared.topics import Topics
+from carepath_testkit.episodes import episode_mix
+from carepath_testkit.kafka_reading import end_offsets
+from carepath_testkit.processes import Stack, start_stack
 
 
 @dataclass(frozen=True)
@@ -318,8 +322,9 @@ async def run_pipeline(
     ns = namespace or f"bench{uuid.uuid4().hex[:8]}"
     await create_topics(bootstrap, ns)
     stack = await asyncio.to_thread(
-        start_stack, ns, bootstrap, redis_url, log_dir, log_level=log_level,
-        profile_dir=profile_dir, cprofile=cprofile, extra_env=extra_env,
+        start_stack, ns, bootstrap, redis_url, log_dir, log_level=log_level, extra_env=extra_env,
+        receiver_module="benchmarks.receiver", receiver_health="/count", timeout=90.0,
+        service_argv=profiled_argv(profile_dir, cprofile) if profile_dir is not None else None,
     )
     results: list[dict[str, Any]] = []
     try:

@@ -173,6 +173,19 @@ def install() -> None:
     _wrap(webhook_sender, "send_webhook", "webhook")
 
 
+def profiled_argv(profile_dir: Path, cprofile: bool) -> Callable[[str, str], list[str]]:
+    """A ``service_argv`` hook for ``carepath_testkit.processes.start_stack``: every service
+    but intake runs under this module, writing to ``profile_dir/<name>``."""
+
+    def argv(name: str, module: str) -> list[str]:
+        if name == "intake":
+            return [sys.executable, "-m", module]
+        return [sys.executable, "-m", "benchmarks.profiled", module,
+                "--out", str(profile_dir / name), *(["--cprofile"] if cprofile else [])]
+
+    return argv
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("module")

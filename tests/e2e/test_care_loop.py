@@ -17,13 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
 from carepath_shared.envelope import derive_id
+from carepath_testkit.kafka_reading import committed_lag, read_topic, topic_partitions
+from carepath_testkit.processes import Stack
 from support.api import ReferralsApi, auth
 from support.observe import wait_until
-from support.processes import Stack, start_stack
+from support.processes import start_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
 
@@ -233,38 +234,12 @@ def test_two_teams_updating_one_plan_at_once_lose_nothing(
         assert ref["status"] == "in-progress" and ref["business_status"] == "scheduled"
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=consumer._client._bootstrap_servers)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(TopicPartition(topic, p["partition"]) for p in described["partitions"])
-
-
 async def _referral_created_counts(bootstrap: str, topic: str) -> Counter[str]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
     counts: Counter[str] = Counter()
-    try:
-        parts = await _partitions(consumer, topic)
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < ends[tp] for tp in parts])
-
-        while await behind():
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for rec in records:
-                    headers = dict(rec.headers)
-                    if headers.get("ce_type") == b"carepath.referral.created.v1":
-                        counts[headers["ce_id"].decode()] += 1
-    finally:
-        await consumer.stop()
+    for rec in await read_topic(bootstrap, topic):
+        headers = dict(rec.headers)
+        if headers.get("ce_type") == b"carepath.referral.created.v1":
+            counts[headers["ce_id"].decode()] += 1
     return counts
 
 
@@ -273,7 +248,7 @@ async def _rewind_group(bootstrap: str, group: str, topic: str) -> None:
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = await _partitions(consumer, topic)
+        parts = await topic_partitions(bootstrap, topic)
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         offsets = {tp: await consumer.position(tp) for tp in parts}
@@ -303,19 +278,9 @@ def test_replaying_recommendations_creates_no_duplicate(
     stack["referrals"].start()
 
     # Wait until the restarted consumer has re-read the whole topic (lag 0).
-    async def lag() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap,
-                                    group_id=f"{ns}.referrals", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            topic = f"{ns}.pathway.recommendations"
-            parts = await _partitions(consumer, topic)
-            ends = await consumer.end_offsets(parts)
-            return sum([ends[tp] - (await consumer.committed(tp) or 0) for tp in parts])
-        finally:
-            await consumer.stop()
-
-    assert wait_until(lambda: asyncio.run(lag()) == 0, timeout=90, interval=1.0)
+    recommendations, group = f"{ns}.pathway.recommendations", f"{ns}.referrals"
+    assert wait_until(lambda: asyncio.run(committed_lag(kafka_bootstrap, recommendations, group))
+                      == 0, timeout=90, interval=1.0)
     after_counts = asyncio.run(_referral_created_counts(kafka_bootstrap, referrals_topic))
     assert after_counts == before_counts  # not one referral.created more
     assert all(n == 1 for n in after_counts.values())

@@ -16,9 +16,11 @@ import httpx
 import pytest
 
 from carepath_shared.kafka_admin import create_topics
+from carepath_testkit.kafka_reading import read_topic
+from carepath_testkit.processes import Stack
 from support.api import ReferralsApi, auth
-from support.observe import read_topic, wait_until
-from support.processes import Stack, start_stack
+from support.observe import wait_until
+from support.processes import start_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
 
@@ -40,7 +42,7 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPat
 
 def escalations(bootstrap: str, topic: str) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for rec in read_topic(bootstrap, topic):
+    for rec in asyncio.run(read_topic(bootstrap, topic)):
         if dict(rec.headers).get("ce_type") == b"carepath.referral.escalated.v1":
             counts[json.loads(rec.value)["referral_id"]] += 1
     return counts

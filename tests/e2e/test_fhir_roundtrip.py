@@ -26,9 +26,10 @@ from carepath_shared.fhir import codes as C
 from carepath_shared.fhir import map_bundle
 from carepath_shared.kafka_admin import create_topics
 from carepath_shared.steps import STEP_TEAM
+from carepath_testkit.processes import Stack
 from support.episodes import expected_steps
 from support.observe import referrals_in_redis, wait_until
-from support.processes import Stack, start_stack
+from support.processes import start_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
 

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from carepath_shared.steps import STEP_TEAM
+from carepath_testkit.processes import Stack
 from support.episodes import expected_steps
 from support.observe import received_webhooks, referrals_in_redis, wait_until
-from support.processes import Stack, start_stack
+from support.processes import start_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
 

@@ -19,9 +19,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support.episodes import expected_steps, random_episode
+from carepath_testkit.episodes import random_episode
+from carepath_testkit.processes import Stack
+from support.episodes import expected_steps
 from support.observe import received_webhooks, referrals_in_redis, wait_until
-from support.processes import Stack, start_stack
+from support.processes import start_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.fault]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from carepath_shared.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
@@ -22,6 +22,7 @@ from carepath_shared.envelope import Envelope
 from carepath_shared.events import PATHWAY_STATUS, PathwayStatus
 from carepath_shared.kafka_broker import build_event, make_broker, publish
 from carepath_shared.settings import Settings
+from carepath_testkit.kafka_reading import committed_lag
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -62,25 +63,6 @@ async def read_all(bootstrap: str, topic: str, expect: int, timeout: float = 30)
     finally:
         await consumer.stop()
     return out
-
-
-async def committed_lag(bootstrap: str, topic: str, group: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        ends = await consumer.end_offsets(parts)
-        lag = 0
-        for tp in parts:
-            committed = await consumer.committed(tp) or 0
-            lag += ends[tp] - committed
-        return lag
-    finally:
-        await consumer.stop()
 
 
 async def test_retry_cap_dead_letters_and_order(kafka_bootstrap: str, redis_url: str) -> None:

@@ -1,4 +1,7 @@
-"""Reading what the system did: referrals in Redis, webhooks at the receiver."""
+"""Reading what the system did: referrals in Redis, webhooks at the receiver.
+
+Topics are read with :mod:`carepath_testkit.kafka_reading`.
+"""
 
 from __future__ import annotations
 
@@ -39,39 +42,3 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.25) -> bool:
         time.sleep(interval)
     return bool(predicate())
 
-
-def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of a topic, from the beginning to its current end (all partitions)."""
-    import asyncio
-
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    async def read() -> list[Any]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            (described,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                    enable_auto_commit=False)
-        await consumer.start()
-        out: list[Any] = []
-        try:
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            remaining = {tp for tp in parts if ends[tp] > 0}
-            while remaining:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    out.extend(records)
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-        finally:
-            await consumer.stop()
-        return out
-
-    return asyncio.run(read())
