@@ -103,12 +103,6 @@ def namespace(kafka_bootstrap: str) -> str:
     return ns
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _hypothesis_profiles() -> None:
     from hypothesis import settings
 
