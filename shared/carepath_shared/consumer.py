@@ -176,15 +176,16 @@ class Committer:
         self._consumer = getattr(msg, "consumer", None)
         self._pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
         self._count += 1
-        if self.every == 1 or self._count >= self.every or (
-            time.monotonic() - self._last >= self.interval_s
-        ):
-            await self.flush()
+        if self.every == 1 or self._count >= self.every:
+            await self.flush()  # a full batch: commit before taking more (backpressure)
         elif self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush_later())
+            # Commit in the background: explicit offsets of processed records are safe to
+            # commit at any time, and the next message need not wait for the round trip.
+            due = max(0.0, self.interval_s - (time.monotonic() - self._last))
+            self._task = asyncio.create_task(self._flush_later(due))
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.interval_s)
+    async def _flush_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
         await self.flush()
 
     async def flush(self) -> None:

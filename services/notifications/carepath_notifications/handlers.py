@@ -37,24 +37,31 @@ def make_handler(
     store: SubscriptionStore, queue: JobQueue, on_enqueued: Callable[[], None]
 ) -> Callable[[Delivery], Any]:
     async def handle(d: Delivery) -> None:
-        data: dict[str, Any] = d.body.model_dump(mode="json")
-        chosen = targets(await store.active(), d.envelope.type, data)
+        env = d.envelope
+        # Which subscriptions want this type at all (cached per type): an event nobody
+        # wants (most care-plan and status events) ends here, before its body is touched.
+        wanted = (await store.current()).for_type(env.type)
+        if not wanted:
+            return
+        body = d.body
+        chosen = targets(wanted, env.type, {"team": getattr(body, "team", None),
+                                            "notify": getattr(body, "notify", None)})
         if not chosen:
             return
-        body = notice_body(d.envelope.id, d.envelope.type, d.envelope.source, d.envelope.time,
-                           data)
+        data: dict[str, Any] = body.model_dump(mode="json")
+        notice = notice_body(env.id, env.type, env.source, env.time, data)
         now = int(time.time() * 1000)
         jobs = [
             DeliveryJob.new(
-                event_id=d.envelope.id, event_type=d.envelope.type, subscription_id=sub.id,
-                channel=sub.channel, endpoint=endpoint_key(sub), body=body, now_ms=now,
+                event_id=env.id, event_type=env.type, subscription_id=sub.id,
+                channel=sub.channel, endpoint=endpoint_key(sub), body=notice, now_ms=now,
             )
             for sub in chosen
         ]
         created = await queue.enqueue_many(jobs)
         if created:
             on_enqueued()
-        log.info("notifications_enqueued", event_id=d.envelope.id, type=d.envelope.type,
+        log.info("notifications_enqueued", event_id=env.id, type=env.type,
                  matched=len(jobs), new=created)
 
     return handle

@@ -58,20 +58,33 @@ local function claim_one(ep, id, lease_until, owner)
 end
 """
 
+# ARGV: P, limit, n_jobs, then per job: id, endpoint, due_ms, n_fields, fields...
+# (one call per consumed event, however many subscriptions it matched: one round trip, and
+# no SCRIPT EXISTS check as a pipeline of script calls would send first). Returns how many
+# jobs were new.
 _ENQUEUE = _PRELUDE + """
-local id, ep, now = ARGV[3], ARGV[4], ARGV[5]
-local jk = P..':job:'..id
-if redis.call('EXISTS', jk) == 1 then return 0 end
-redis.call('HSET', jk, unpack(ARGV, 6))
-redis.call('ZADD', P..':due:'..ep, now, id)
-refresh(ep)
-return 1
+local i, created, touched = 4, 0, {}
+for _ = 1, tonumber(ARGV[3]) do
+  local id, ep, due, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local jk = P..':job:'..id
+  if redis.call('EXISTS', jk) == 0 then
+    redis.call('HSET', jk, unpack(ARGV, i + 4, i + 3 + nf))
+    redis.call('ZADD', P..':due:'..ep, due, id)
+    touched[ep] = true
+    created = created + 1
+  end
+  i = i + 4 + nf
+end
+for ep in pairs(touched) do refresh(ep) end
+return created
 """
 
+# Returns {jobs, earliest due time among ready endpoints afterwards ('' if none)}: the
+# dispatcher's next wake-up comes with the claim, not from a round trip of its own.
 _CLAIM = _PRELUDE + """
 local now, max_jobs, lease_until, owner = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local out = {}
-if max_jobs <= 0 then return out end
+if max_jobs <= 0 then return {out, ''} end
 local eps = redis.call('ZRANGEBYSCORE', P..':ready', '-inf', now, 'LIMIT', 0, max_jobs)
 for _, ep in ipairs(eps) do
   local room = max_jobs - #out
@@ -90,7 +103,8 @@ for _, ep in ipairs(eps) do
   end
   refresh(ep)
 end
-return out
+local first = redis.call('ZRANGE', P..':ready', 0, 0, 'WITHSCORES')
+return {out, first[2] or ''}
 """
 
 # ARGV: P, limit, id, owner, kind, now, attempt, next_ms, status, error, ttl, reason,
@@ -242,6 +256,15 @@ class Completion:
     next_job: DeliveryJob | None
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What :meth:`JobQueue.claim_due` leased, and when the earliest endpoint that is ready
+    (a due job and a free slot) has its next job due (ms; None when none is ready)."""
+
+    jobs: list[DeliveryJob]
+    next_due_ms: int | None
+
+
 class JobQueue:
     def __init__(self, redis: aioredis.Redis, namespace: str, endpoint_limit: int = 1) -> None:
         if endpoint_limit < 1:
@@ -276,28 +299,32 @@ class JobQueue:
     # ---- producing -------------------------------------------------------------------------
 
     async def enqueue_many(self, jobs: Sequence[DeliveryJob]) -> int:
-        """Add the jobs that do not exist yet; return how many were new."""
+        """Add the jobs that do not exist yet (one atomic step); return how many were new."""
         if not jobs:
             return 0
-        script = self._scripts["enqueue"]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                flat: list[Any] = []
-                for k, v in job.to_fields().items():
-                    flat.extend((k, v))
-                await script(args=[*self._base(), job.id, job.endpoint, job.next_ms, *flat],
-                             client=pipe)
-            results = await pipe.execute()
-        return sum(int(r) for r in results)
+        args: list[Any] = [*self._base(), len(jobs)]
+        for job in jobs:
+            fields = job.to_fields()
+            args.extend((job.id, job.endpoint, job.next_ms, 2 * len(fields)))
+            for k, v in fields.items():
+                args.extend((k, v))
+        return int(await self._scripts["enqueue"](args=args))
 
     # ---- working ---------------------------------------------------------------------------
 
     async def claim(self, now_ms: int, max_jobs: int, lease_until_ms: int, owner: str
                     ) -> list[DeliveryJob]:
+        return (await self.claim_due(now_ms, max_jobs, lease_until_ms, owner)).jobs
+
+    async def claim_due(self, now_ms: int, max_jobs: int, lease_until_ms: int, owner: str
+                        ) -> Claimed:
+        """Lease up to ``max_jobs`` due jobs to ``owner``; also say when the next is due."""
         raw: Any = await self._scripts["claim"](
             args=[*self._base(), now_ms, max_jobs, lease_until_ms, owner]
         )
-        return [DeliveryJob.from_fields(_pairs(flat)) for flat in raw]
+        flats, next_due = raw
+        return Claimed([DeliveryJob.from_fields(_pairs(flat)) for flat in flats],
+                       int(float(next_due)) if next_due not in (b"", "", None) else None)
 
     async def complete(
         self,

@@ -6,10 +6,10 @@ HTTP app serves the subscriptions API and the live stream.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 
-import httpx
 from fastapi import FastAPI
 
 from carepath_notifications import handlers
@@ -22,6 +22,7 @@ from carepath_notifications.email_sender import SmtpConfig, send_email
 from carepath_notifications.job_queue import JobQueue
 from carepath_notifications.stream import register_stream
 from carepath_notifications.subscription_store import SubscriptionStore, file_subscriptions
+from carepath_notifications.webhook_client import WebhookClient, make_webhook_client
 from carepath_notifications.webhook_sender import send_webhook
 from carepath_notifications.worker import DeliveryWorker, Sender, WorkerConfig
 from carepath_shared.auth import TokenRegistry
@@ -30,9 +31,10 @@ from carepath_shared.settings import Settings, get_settings
 
 SERVICE = "notifications"
 
-# httpcore tries ``import sniffio`` on every request and falls back to asyncio when it is
-# missing (anyio 4.16 no longer pulls it in). A failed import is not cached, so each request
-# searched sys.path again (a third of the sender's CPU). Record the absence once.
+# httpcore (behind the proxy fallback, :class:`HttpxWebhookClient`) tries ``import sniffio`` on
+# every request and falls back to asyncio when it is missing (anyio 4.16 no longer pulls it
+# in). A failed import is not cached, so each request searched sys.path again (a third of the
+# sender's CPU). Record the absence once.
 if importlib.util.find_spec("sniffio") is None:
     sys.modules["sniffio"] = None  # type: ignore[assignment]
 
@@ -46,7 +48,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def make_senders(settings: Settings, client: httpx.AsyncClient) -> dict[str, Sender]:
+def make_senders(settings: Settings, client: WebhookClient) -> dict[str, Sender]:
     smtp = SmtpConfig(
         host=settings.carepath_smtp_host,
         port=settings.carepath_smtp_port,
@@ -72,13 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     s = rt.settings
     store = SubscriptionStore(rt.redis, s.namespace, file_subscriptions(s))
     queue = JobQueue(rt.redis, s.namespace, s.carepath_notify_endpoint_concurrency)
-    timeout = s.carepath_notify_http_timeout_s
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=s.carepath_notify_max_inflight,
-                            max_keepalive_connections=s.carepath_notify_max_inflight),
-    )
+    client = make_webhook_client(s.carepath_notify_http_timeout_s,
+                                 max_idle=s.carepath_notify_max_inflight)
     worker = DeliveryWorker(
         queue, store, make_senders(s, client), retry_policy(s), rt.topics, rt.broker,
         WorkerConfig(max_inflight=s.carepath_notify_max_inflight, lease_s=s.carepath_notify_lease_s,
@@ -87,11 +84,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt.extras.update(http_client=client, worker=worker, queue=queue, store=store)
     handlers.register(rt, store, queue, worker.wake)
 
+    watcher: list[asyncio.Task[None]] = []
+
     async def started(_: Runtime) -> None:
+        watcher.append(asyncio.create_task(store.watch(), name="notify-subs-watch"))
         worker.start()
 
     async def stopping(_: Runtime) -> None:
         await worker.stop()
+        for task in watcher:
+            task.cancel()
+        await asyncio.gather(*watcher, return_exceptions=True)
 
     async def stopped(_: Runtime) -> None:
         await client.aclose()

@@ -8,6 +8,11 @@ the next one, so a busy endpoint drains without waiting for the dispatcher. A sl
 endpoint only ever occupies its own slots: other endpoints' jobs are claimed and sent
 meanwhile, and nothing here holds a Kafka partition.
 
+The claim itself reports when the next job is due, so an idle dispatcher sleeps until then
+(or the poll interval, or a wake-up from the consumer) without a round trip of its own.
+Claims and outbox flushes are coalesced: at most one per ``min_claim_gap_s`` /
+``min_flush_gap_s``, and the first after a quiet spell at once.
+
 Beside it: a lease renewer (our claimed jobs stay ours while we work on them), a reaper (jobs
 of a worker that died return to the due set when their lease runs out) and the outbox flusher
 (attempt events to Kafka, at least once, with deterministic ids).
@@ -37,7 +42,7 @@ from carepath_notifications.domain.retry_policy import RetryPolicy
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
 from carepath_notifications.subscription_store import SubscriptionStore
-from carepath_shared.kafka_broker import publish
+from carepath_shared.kafka_broker import publish_all
 from carepath_shared.log import get_logger
 from carepath_shared.topics import Topics
 
@@ -45,6 +50,7 @@ log = get_logger(__name__)
 
 Sender = Callable[[Subscription, DeliveryJob], Awaitable[AttemptResult]]
 MAX_CHAIN = 50  # jobs one task takes from one endpoint before yielding to the dispatcher
+OUTBOX_BATCH = 200  # outbox entries published per round
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,22 @@ class WorkerConfig:
     poll_s: float = 0.2
     reap_every_s: float = 1.0
     outbox_every_s: float = 0.5
+    # At most one claim per gap, to coalesce a burst of wake-ups into one; a wake-up after a
+    # quiet spell claims at once (the gap only applies to the time since the last claim).
     min_claim_gap_s: float = 0.01
+    # Likewise for outbox flushes: under load, one flush carries many attempts' events.
+    min_flush_gap_s: float = 0.05
     stop_grace_s: float = 10.0
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def coalesce_delay(since_last_s: float, gap_s: float) -> float:
+    """How long to hold a claim (or flush) back so that there is at most one per ``gap_s``:
+    the rest of the gap since the last one, and nothing after a quiet spell."""
+    return max(0.0, gap_s - since_last_s)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
@@ -141,14 +157,17 @@ class DeliveryWorker:
 
     async def _dispatch_loop(self) -> None:
         last_reap = 0.0
+        last_claim = float("-inf")
         while not self._stopping:
             self._wake.clear()  # before looking: a wake-up from now on is not lost
+            next_due: int | None = None
             try:
                 if time.monotonic() - last_reap >= self.config.reap_every_s:
                     last_reap = time.monotonic()
                     if await self.queue.reap(now_ms()):
                         log.info("notify_leases_reclaimed")
-                claimed = await self._claim()
+                last_claim = time.monotonic()
+                claimed, next_due = await self._claim()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -156,31 +175,33 @@ class DeliveryWorker:
                 claimed = 0
             if claimed:
                 continue
-            await self._idle()
-            # Coalesce wake-ups: a burst of enqueued events is one claim, not one each.
-            await asyncio.sleep(self.config.min_claim_gap_s)
+            await self._idle(next_due)
+            # Coalesce wake-ups: a burst of enqueued events is one claim, not one each. Only
+            # the rest of the gap since the last claim: after a quiet spell, none.
+            delay = coalesce_delay(time.monotonic() - last_claim, self.config.min_claim_gap_s)
+            if delay > 0 and not self._stopping:
+                await asyncio.sleep(delay)
 
-    async def _idle(self) -> None:
+    async def _idle(self, next_due: int | None) -> None:
         wait = self.config.poll_s
-        with contextlib.suppress(Exception):
-            due = await self.queue.next_due_ms()
-            if due is not None:
-                wait = min(wait, max(0.0, (due - now_ms()) / 1000))
+        if next_due is not None:
+            wait = min(wait, max(0.0, (next_due - now_ms()) / 1000))
         if len(self._tasks) >= self.config.max_inflight:
             wait = self.config.poll_s
         await _wait(self._wake, wait)
 
-    async def _claim(self) -> int:
+    async def _claim(self) -> tuple[int, int | None]:
+        """Claim what is due and start it; return how many, and when the next one is due."""
         room = self.config.max_inflight - len(self._tasks)
         if room <= 0 or self._stopping:
-            return 0
-        jobs = await self.queue.claim(now_ms(), room, self._lease_until(), self.owner)
-        for job in jobs:
+            return 0, None
+        claimed = await self.queue.claim_due(now_ms(), room, self._lease_until(), self.owner)
+        for job in claimed.jobs:
             self._held.add(job.id)
             task = asyncio.create_task(self._run(job))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(jobs)
+        return len(claimed.jobs), claimed.next_due_ms
 
     async def _renew_loop(self) -> None:
         while not self._closed:
@@ -195,11 +216,17 @@ class DeliveryWorker:
                 log.warning("notify_renew_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _outbox_loop(self) -> None:
+        last_flush = float("-inf")
         while not self._closed:
             self._outbox_wake.clear()
             await _wait(self._outbox_wake, self.config.outbox_every_s)
+            # Let a burst of completions gather: one flush for many attempts' events.
+            delay = coalesce_delay(time.monotonic() - last_flush, self.config.min_flush_gap_s)
+            if delay > 0:
+                await _wait(self._closing, delay)
             if self._closed:
                 return
+            last_flush = time.monotonic()
             try:
                 await self.flush_outbox()
             except asyncio.CancelledError:
@@ -208,19 +235,19 @@ class DeliveryWorker:
                 log.warning("notify_outbox_flush_failed", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
 
-    async def flush_outbox(self) -> int:
+    async def flush_outbox(self, batch: int = OUTBOX_BATCH) -> int:
         """Publish queued attempt events (awaited, acks=all), then drop them from the outbox."""
         sent = 0
         async with self._flush_lock:
             while True:
-                entries = await self.queue.outbox_peek()
+                entries = await self.queue.outbox_peek(batch)
                 if not entries:
                     return sent
-                await asyncio.gather(
-                    *(publish(self.broker, decode_outbox_entry(e)) for e in entries)
-                )
+                await publish_all(self.broker, [decode_outbox_entry(e) for e in entries])
                 await self.queue.outbox_trim(entries)
                 sent += len(entries)
+                if len(entries) < batch:  # that was all of it: no round trip to learn so
+                    return sent
 
     # ---- one job ---------------------------------------------------------------------------
 
@@ -251,15 +278,15 @@ class DeliveryWorker:
 
     async def _attempt(self, job: DeliveryJob, chain: bool) -> DeliveryJob | None:
         attempt = job.attempts + 1
-        stored = await self.store.get(job.subscription_id)
-        if stored is None or not stored.subscription.active:
+        sub = await self.store.find(job.subscription_id)
+        if sub is None:
             result = AttemptResult("give_up", None, "subscription removed or inactive")
         else:
             sender = self.senders.get(job.channel)
             if sender is None:
                 result = AttemptResult("give_up", None, f"no sender for channel {job.channel}")
             else:
-                result = await sender(stored.subscription, job)
+                result = await sender(sub, job)
         decision = decide(attempt, result, self.policy, self._rng)
         at = datetime.now(UTC)
         now = now_ms()

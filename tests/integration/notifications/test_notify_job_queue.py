@@ -211,3 +211,14 @@ async def test_outbox_trim_only_drops_what_was_read(redis: aioredis.Redis) -> No
     assert not await q.outbox_trim(first)  # a second flusher with the same batch trims nothing
     left = [decode_outbox_entry(e).headers["ce_id"] for e in await q.outbox_peek()]
     assert left == ["e3"]
+
+
+async def test_a_claim_says_when_the_next_job_is_due(redis: aioredis.Redis) -> None:
+    q = JobQueue(redis, ns(), endpoint_limit=1)
+    await q.enqueue_many([job("now"), job("later", endpoint="wh-b", at=NOW + 5000)])
+    claimed = await q.claim_due(NOW, 10, LEASE, "w1")
+    assert [j.event_id for j in claimed.jobs] == ["now"]
+    assert claimed.next_due_ms == NOW + 5000 == await q.next_due_ms()
+    nothing = await q.claim_due(NOW + 1, 10, LEASE, "w1")
+    assert nothing.jobs == [] and nothing.next_due_ms == NOW + 5000
+    assert (await q.claim_due(NOW + 5000, 10, LEASE, "w1")).next_due_ms is None

@@ -1,0 +1,118 @@
+"""The consuming handler: an event nobody subscribed to costs nothing beyond the type check,
+and a matched one becomes one job per subscription, enqueued in one step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
+from pydantic import BaseModel
+
+from carepath_notifications.domain.jobs import DeliveryJob
+from carepath_notifications.domain.subscription_index import SubscriptionIndex
+from carepath_notifications.domain.subscriptions import Subscription
+from carepath_notifications.handlers import make_handler
+from carepath_notifications.worker import coalesce_delay
+from carepath_shared.consumer import Delivery
+from carepath_shared.envelope import Envelope
+from carepath_shared.events import CARE_PLAN_UPDATED, REFERRAL_CREATED, ReferralCreated
+
+SECRET = "whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"
+
+
+def hook(sid: str, types: list[str], kind: str = "system", team: str | None = None
+         ) -> Subscription:
+    return Subscription.model_validate({
+        "id": sid, "subscriber": sid, "kind": kind, "team": team, "event_types": types,
+        "channel": "webhook", "url": f"https://{sid}.example/hook", "secret": SECRET,
+    })
+
+
+class Store:
+    def __init__(self, subs: list[Subscription]) -> None:
+        self.index = SubscriptionIndex(subs)
+
+    async def current(self) -> SubscriptionIndex:
+        return self.index
+
+
+class Queue:
+    def __init__(self, existing: int = 0) -> None:
+        self.calls: list[list[DeliveryJob]] = []
+        self.existing = existing
+
+    async def enqueue_many(self, jobs: Sequence[DeliveryJob]) -> int:
+        self.calls.append(list(jobs))
+        return len(jobs) - self.existing
+
+
+class Untouchable(BaseModel):
+    """A body that fails the test if anything reads or serialises it."""
+
+    def model_dump(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("the body of an event nobody wants was serialised")
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the body of an event nobody wants was read ({name})")
+
+
+def delivery(event_type: str, body: BaseModel, event_id: str = "ev-1") -> Delivery:
+    env = Envelope.new(event_type=event_type, source="/test", event_id=event_id,
+                       time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    return Delivery(envelope=env, body=body, topic="t", partition=0, offset=0, key="ep-1")
+
+
+def created(team: str) -> ReferralCreated:
+    return ReferralCreated(referral_id="ref-1", episode_id="ep-1", recommendation_id="rec-1",
+                           step="imaging.mri", team=team, priority="routine",
+                           status="requested", created_at=datetime(2026, 1, 2, tzinfo=UTC))
+
+
+async def test_an_event_type_nobody_wants_ends_before_its_body_is_touched() -> None:
+    queue, woken = Queue(), []
+    handle = make_handler(cast(Any, Store([hook("ehr", ["carepath.referral.*"])])),
+                          cast(Any, queue), lambda: woken.append(1))
+    await handle(delivery(CARE_PLAN_UPDATED, Untouchable()))
+    assert queue.calls == [] and woken == []
+
+
+async def test_a_matched_event_is_one_step_with_a_job_per_subscription() -> None:
+    subs = [hook("ehr", ["carepath.referral.*"]),
+            hook("radiology", ["carepath.referral.*"], kind="team", team="radiology"),
+            hook("surgery", ["carepath.referral.*"], kind="team", team="surgery")]
+    queue, woken = Queue(), []
+    handle = make_handler(cast(Any, Store(subs)), cast(Any, queue), lambda: woken.append(1))
+    await handle(delivery(REFERRAL_CREATED, created("radiology")))
+    [jobs] = queue.calls
+    assert sorted(j.subscription_id for j in jobs) == ["ehr", "radiology"]
+    assert {j.id for j in jobs} == {"ehr:ev-1", "radiology:ev-1"}
+    notice = orjson.loads(jobs[0].body)
+    assert notice["id"] == "ev-1" and notice["type"] == REFERRAL_CREATED
+    assert notice["data"]["team"] == "radiology" and notice["data"]["referral_id"] == "ref-1"
+    assert jobs[0].body == jobs[1].body  # built once, signed identically on every attempt
+    assert woken == [1]
+
+
+async def test_a_redelivered_event_adds_no_job_and_wakes_nobody() -> None:
+    queue, woken = Queue(existing=1), []
+    handle = make_handler(cast(Any, Store([hook("ehr", ["*"])])), cast(Any, queue),
+                          lambda: woken.append(1))
+    await handle(delivery(REFERRAL_CREATED, created("radiology")))
+    assert len(queue.calls) == 1 and woken == []
+
+
+async def test_a_team_event_for_another_team_enqueues_nothing() -> None:
+    queue: Queue = Queue()
+    handle = make_handler(
+        cast(Any, Store([hook("surgery", ["*"], kind="team", team="surgery")])),
+        cast(Any, queue), lambda: None)
+    await handle(delivery(REFERRAL_CREATED, created("radiology")))
+    assert queue.calls == []
+
+
+def test_a_claim_after_a_quiet_spell_is_not_held_back() -> None:
+    assert coalesce_delay(since_last_s=5.0, gap_s=0.01) == 0.0
+    assert coalesce_delay(since_last_s=0.01, gap_s=0.01) == 0.0
+    assert 0.0 < coalesce_delay(since_last_s=0.004, gap_s=0.01) <= 0.006
