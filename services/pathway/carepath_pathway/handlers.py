@@ -48,7 +48,8 @@ def outbound_events(
     )
     recs = RecommendationsIssued.model_validate(
         {
-            **result.model_dump(mode="json"),
+            # The result's own fields, as validated models: no dump-and-reparse round trip.
+            **{name: getattr(result, name) for name in type(result).model_fields},
             "episode_id": episode_id,
             "evaluation_seq": state.evaluation_seq,
             "trigger_event_id": trigger.id,
