@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -114,3 +115,66 @@ def _hypothesis_profiles() -> None:
 
 
 _hypothesis_profiles()
+
+
+_TEST_NAMESPACE = re.compile(r"^[a-z]+[0-9a-f]{8,12}$")
+
+
+async def _topics(bootstrap: str) -> set[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def _drop_namespaces(bootstrap: str, redis_url: str, topics: set[str]) -> None:
+    import redis.asyncio as aioredis
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    namespaces = {t.split(".", 1)[0] for t in topics}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        names = sorted(topics)
+        for i in range(0, len(names), 50):
+            await admin.delete_topics(names[i : i + 50])
+    finally:
+        await admin.close()
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        for ns in namespaces:
+            batch = [k async for k in client.scan_iter(match=f"{ns}:*", count=1000)]
+            for i in range(0, len(batch), 500):
+                await client.delete(*batch[i : i + 500])
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_up_test_namespaces() -> Iterator[None]:
+    """Delete the topics and Redis keys this session's tests created, when it ends.
+
+    Every test that needs Kafka works in a fresh namespace; without this a long-lived dev
+    broker would keep thousands of partitions from earlier runs. Only namespaces that look
+    generated (letters + hex) and appeared during this session are touched.
+    """
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        before = asyncio.run(_topics(bootstrap))
+    except Exception:
+        before = None
+    yield
+    if before is None or os.environ.get("CAREPATH_KEEP_TEST_DATA"):
+        return
+    try:
+        created = {t for t in asyncio.run(_topics(bootstrap)) - before
+                   if _TEST_NAMESPACE.match(t.split(".", 1)[0])}
+        if created:
+            asyncio.run(_drop_namespaces(bootstrap, redis_url, created))
+    except Exception as exc:  # hygiene only: never fail a run over it
+        print(f"test namespace clean-up skipped: {exc!r}")
