@@ -117,7 +117,7 @@ def _hypothesis_profiles() -> None:
 _hypothesis_profiles()
 
 
-_TEST_NAMESPACE = re.compile(r"^[a-z]+[0-9a-f]{8,12}$")
+_TEST_NAMESPACE = re.compile(r"^[a-z][a-z0-9]*[0-9a-f]{8,12}$")
 
 
 async def _topics(bootstrap: str) -> set[str]:
