@@ -57,6 +57,12 @@ NeurologicalDeficit = Literal["none", "stable", "progressive"]
 RedFlag = Literal["fever", "weight_loss", "cancer_history", "trauma", "immunosuppression"]
 
 Percent = Annotated[int, Field(ge=0, le=100)]
+# The contract's score ranges, named once for the episode and the outcome reports.
+PainNrs = Annotated[int, Field(ge=0, le=10)]
+SiProvocationCount = Annotated[int, Field(ge=0, le=5)]
+Phq9Score = Annotated[int, Field(ge=0, le=27)]
+Gad7Score = Annotated[int, Field(ge=0, le=21)]
+PcsScore = Annotated[int, Field(ge=0, le=52)]
 """Relief in percent: an integer 0–100."""
 NonNegativeNumber = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 """A contract ``number``: int or float (never bool or string), finite, not negative."""
@@ -117,7 +123,7 @@ class Episode(BaseModel):
     region: Region
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     sex: Sex | None = None
-    pain_nrs: Annotated[int, Field(ge=0, le=10)] | None = None
+    pain_nrs: PainNrs | None = None
     symptom_duration_months: NonNegativeNumber | None = None
     facet_injections: list[FacetInjection] | None = None
     medial_branch_blocks: list[MedialBranchBlock] | None = None
@@ -128,12 +134,12 @@ class Episode(BaseModel):
     neurological_deficit: NeurologicalDeficit | None = None
     bowel_bladder_dysfunction: bool | None = None
     red_flags: list[RedFlag] | None = None
-    si_provocation_positive: Annotated[int, Field(ge=0, le=5)] | None = None
+    si_provocation_positive: SiProvocationCount | None = None
     trigger_points: bool | None = None
     neuropathic_features: bool | None = None
-    phq9: Annotated[int, Field(ge=0, le=27)] | None = None
-    gad7: Annotated[int, Field(ge=0, le=21)] | None = None
-    pain_catastrophizing: Annotated[int, Field(ge=0, le=52)] | None = None
+    phq9: Phq9Score | None = None
+    gad7: Gad7Score | None = None
+    pain_catastrophizing: PcsScore | None = None
     prior_spine_surgery: bool | None = None
     scs_trial: ScsTrial | None = None
     physical_therapy_weeks: NonNegativeNumber | None = None
@@ -160,8 +166,11 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     """A pydantic ``loc`` as a dotted path naming the field.
 
     ``("medial_branch_blocks", 0, "relief_percent")`` -> ``medial_branch_blocks[0].relief_percent``.
+    FastAPI's leading ``"body"`` is dropped: the caller knows it sent a body.
     """
     out = ""
+    if loc and loc[0] == "body":
+        loc = loc[1:]
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
@@ -178,13 +187,19 @@ _REASONS = {
 }
 
 
-def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
-    """One ``{"field": dotted path, "reason": words}`` per error, in pydantic's order."""
+def validation_errors(exc: ValidationError | Any, show_input: bool = True
+                      ) -> list[dict[str, str]]:
+    """One ``{"field": dotted path, "reason": words}`` per error, in pydantic's order.
+
+    Takes a pydantic ``ValidationError`` or anything with the same ``errors()`` (FastAPI's
+    ``RequestValidationError``): every 4xx of every service names its fields this one way.
+    ``show_input=False`` leaves the offending value out (HTTP answers may carry secrets).
+    """
     out: list[dict[str, str]] = []
-    for err in exc.errors(include_url=False):
+    for err in exc.errors():
         kind = err["type"]
         reason = _REASONS.get(kind, err["msg"])
-        if kind not in _REASONS and kind != "json_invalid" and "input" in err:
+        if show_input and kind not in _REASONS and kind != "json_invalid" and "input" in err:
             shown = repr(err["input"])
             if len(shown) > 40:
                 shown = shown[:37] + "..."

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,26 +9,13 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
-
-def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """('body', 'facet_injections', 0, 'relief_percent') -> 'facet_injections[0].relief_percent'."""
-    out = ""
-    for part in loc:
-        if part in ("body",) and not out:
-            continue
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(body)"
+from carepath_shared.episode import validation_errors
 
 
 def error_list(exc: ValidationError | RequestValidationError) -> list[dict[str, str]]:
-    errors = exc.errors()
-    return [
-        {"field": field_path(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
-        for e in errors
-    ]
+    """The 4xx error list, naming each field (one implementation with the CLI's), without
+    echoing the offending values back."""
+    return validation_errors(exc, show_input=False)
 
 
 def install_health(app: FastAPI, broker: KafkaBroker, redis: aioredis.Redis, service: str) -> None:

@@ -18,12 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from carepath_shared.episode import (
     Anesthetic,
+    Gad7Score,
     ImagingFinding,
     ImagingModality,
     NeurologicalDeficit,
     NonNegativeNumber,
+    PainNrs,
+    PcsScore,
     Percent,
+    Phq9Score,
     RedFlag,
+    SiProvocationCount,
 )
 from carepath_shared.steps import Step
 
@@ -112,18 +117,18 @@ class ScreeningOutcome(_Report):
     """Psychological screening scores (each optional; given ones replace the old values)."""
 
     kind: Literal["screening"]
-    phq9: Annotated[int, Field(ge=0, le=27)] | None = None
-    gad7: Annotated[int, Field(ge=0, le=21)] | None = None
-    pain_catastrophizing: Annotated[int, Field(ge=0, le=52)] | None = None
+    phq9: Phq9Score | None = None
+    gad7: Gad7Score | None = None
+    pain_catastrophizing: PcsScore | None = None
 
 
 class PsychologicalEvaluationOutcome(_Report):
     """The psychological evaluation/assessment was done (optionally with fresh scores)."""
 
     kind: Literal["psychological_evaluation"]
-    phq9: Annotated[int, Field(ge=0, le=27)] | None = None
-    gad7: Annotated[int, Field(ge=0, le=21)] | None = None
-    pain_catastrophizing: Annotated[int, Field(ge=0, le=52)] | None = None
+    phq9: Phq9Score | None = None
+    gad7: Gad7Score | None = None
+    pain_catastrophizing: PcsScore | None = None
 
 
 class StepCompletedOutcome(_Report):
@@ -135,14 +140,14 @@ class StepCompletedOutcome(_Report):
 
 class PainScoreOutcome(_Report):
     kind: Literal["pain_score"]
-    pain_nrs: Annotated[int, Field(ge=0, le=10)]
+    pain_nrs: PainNrs
 
 
 class PainRecurredOutcome(_Report):
     """Pain came back after a treatment (e.g. an RFA wore off ``after_months`` months)."""
 
     kind: Literal["pain_recurred"]
-    pain_nrs: Annotated[int, Field(ge=0, le=10)] | None = None
+    pain_nrs: PainNrs | None = None
     after_months: NonNegativeNumber | None = None
 
 
@@ -158,10 +163,10 @@ class ClinicalReviewOutcome(_Report):
     neurological_deficit: NeurologicalDeficit | None = None
     bowel_bladder_dysfunction: bool | None = None
     red_flags: list[RedFlag] | None = None
-    si_provocation_positive: Annotated[int, Field(ge=0, le=5)] | None = None
+    si_provocation_positive: SiProvocationCount | None = None
     trigger_points: bool | None = None
     neuropathic_features: bool | None = None
-    pain_nrs: Annotated[int, Field(ge=0, le=10)] | None = None
+    pain_nrs: PainNrs | None = None
 
 
 OutcomeReport = Annotated[

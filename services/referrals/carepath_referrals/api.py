@@ -18,6 +18,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
+from carepath_referrals.access import ReferralAccessError, visible_referral
 from carepath_referrals.auth import TokenRegistry
 from carepath_referrals.domain import (
     AccessDenied,
@@ -82,12 +83,10 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
     @app.get("/referrals/{referral_id}")
     async def get_referral(referral_id: str, request: Request) -> JSONResponse:
         actor = tokens.actor_for(request)
-        ref = await store.referral(referral_id)
-        if ref is None:
-            return _error(404, "unknown referral")
-        decision = can_view(actor, ref)
-        if not decision:
-            return _error(403, decision.reason)
+        try:
+            ref = await visible_referral(store, actor, referral_id)
+        except ReferralAccessError as exc:
+            return _error(exc.status, exc.reason)
         return JSONResponse(_view(ref, with_history=True))
 
     @app.get("/episodes/{episode_id}/careplan")
@@ -123,12 +122,10 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
         except ValidationError as exc:
             return _error(422, "invalid action", errors=error_list(exc))
 
-        ref = await store.referral(referral_id)
-        if ref is None:
-            return _error(404, "unknown referral")
-        decision = can_view(actor, ref)
-        if not decision:
-            return _error(403, decision.reason)
+        try:
+            ref = await visible_referral(store, actor, referral_id)
+        except ReferralAccessError as exc:
+            return _error(exc.status, exc.reason)
 
         report: Any = None
         if isinstance(action, Complete) and action.outcome is not None:

@@ -18,8 +18,9 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from carepath_referrals.access import ReferralAccessError, visible_referral
 from carepath_referrals.auth import TokenRegistry
-from carepath_referrals.domain import Referral, can_view
+from carepath_referrals.domain import Referral
 from carepath_referrals.plan_events import care_plan_view
 from carepath_referrals.plan_store import PlanStore
 from carepath_shared.fhir import care_plan_resource, service_request_resource, task_resource
@@ -74,12 +75,10 @@ def register_fhir_routes(app: FastAPI, rt: Runtime, store: PlanStore,
             actor = tokens.actor_for(request)
         except HTTPException as exc:
             return operation_outcome(exc.status_code, str(exc.detail), exc.headers)
-        ref = await store.referral(referral_id)
-        if ref is None:
-            return operation_outcome(404, "unknown referral")
-        decision = can_view(actor, ref)
-        if not decision:
-            return operation_outcome(403, decision.reason)
+        try:
+            ref = await visible_referral(store, actor, referral_id)
+        except ReferralAccessError as exc:
+            return operation_outcome(exc.status, exc.reason)
         return _resource(build(referral_view(ref)))
 
     @app.get("/fhir/ServiceRequest/{referral_id}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from carepath_referrals.domain import CarePlan, Referral
 from carepath_shared.kafka_broker import OutboundEvent, publish_all
 from carepath_shared.redis_client import key as rkey
 from carepath_shared.service import Runtime
-from carepath_shared.state_store import StateStore
+from carepath_shared.state_store import StateStore, run_and_publish
 
 PlanFold = Callable[[CarePlan | None], tuple[CarePlan, list[OutboundEvent]]]
 
@@ -47,7 +48,11 @@ class PlanStore:
         """Referrals that can still become overdue, scored by their due time (epoch s)."""
         return rkey(self._ns, "referrals", "deadlines")
 
-    async def change(self, episode_id: str, input_id: str, fold: PlanFold) -> list[OutboundEvent]:
+    async def change_and_publish(
+        self, episode_id: str, input_id: str, fold: PlanFold, broker: Any
+    ) -> list[OutboundEvent]:
+        """Fold one input into the episode's plan once, mirror the referrals it touched, then
+        publish its events (acks=all) and mark them published."""
         changed: list[str] = []
         new_referrals: dict[str, Referral] = {}
 
@@ -81,17 +86,9 @@ class PlanStore:
                 else:
                     pipe.zrem(self.deadline_index, rid)
 
-        return await self._store.process(episode_id, input_id, raw_fold, mirror)
-
-    async def change_and_publish(
-        self, episode_id: str, input_id: str, fold: PlanFold, broker: Any
-    ) -> list[OutboundEvent]:
-        """:meth:`change`, then publish the events (acks=all) and mark them published."""
-        outputs = await self.change(episode_id, input_id, fold)
-        if outputs:
-            await publish_all(broker, outputs)
-            await self._store.mark_published(episode_id, input_id)
-        return outputs
+        return await run_and_publish(
+            self._store, episode_id, input_id, raw_fold, partial(publish_all, broker), mirror
+        )
 
     async def plan(self, episode_id: str) -> CarePlan | None:
         stored = await self._store.get(episode_id)
