@@ -103,7 +103,8 @@ def create_app(secret: str, fail_every: int = 0, plan: FailurePlan | None = None
         if webhook_id in seen:
             counter["duplicates"] += 1
         seen.add(webhook_id)
-        received.append({"webhook_id": webhook_id, "path": path, "event": event})
+        received.append({"webhook_id": webhook_id, "path": path, "event": event,
+                         "traceparent": request.headers.get("traceparent")})
         print(orjson.dumps({"received": event.get("type"), "id": event.get("id"),
                             "path": path}).decode(), flush=True)
         return JSONResponse({"ok": True})

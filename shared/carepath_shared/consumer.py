@@ -37,6 +37,8 @@ from redis.exceptions import RedisError
 from carepath_shared.envelope import Envelope, EnvelopeError
 from carepath_shared.events import UnknownEventType, parse_body
 from carepath_shared.log import get_logger
+from carepath_shared.observability.metrics import DEAD_LETTERS, HANDLER_SECONDS, RETRIES
+from carepath_shared.observability.tracing import mark_consumer_group
 from carepath_shared.redis_client import key as rkey
 
 log = get_logger(__name__)
@@ -139,6 +141,7 @@ async def dead_letter(
         }
     )
     await broker.publish(record.value or b"", dlq_topic, key=record.key, headers=headers)
+    DEAD_LETTERS.labels(group, kind).inc()
     log.warning(
         "dead_lettered",
         kind=kind,
@@ -248,6 +251,7 @@ def reliable_subscriber(
     )
     async def _consume(msg: KafkaMessage) -> None:
         record = _record(msg)
+        mark_consumer_group(group_id)
         try:
             envelope = Envelope.from_headers(msg.headers)
             if envelope.type not in accepted_types:
@@ -272,6 +276,8 @@ def reliable_subscriber(
             offset=record.offset,
             key=record.key.decode() if record.key else None,
         )
+        started = time.perf_counter()
+        timer = HANDLER_SECONDS.labels(group_id, record.topic, "ok")
         try:
             await handler(delivery)
         except asyncio.CancelledError:
@@ -294,6 +300,9 @@ def reliable_subscriber(
                 await _commit(msg)
                 return
             delay = min(retry.backoff_ms * (2 ** (count - 1)), retry.max_backoff_ms) / 1000
+            RETRIES.labels(group_id, "handler_failed").inc()
+            HANDLER_SECONDS.labels(group_id, record.topic, "error").observe(
+                time.perf_counter() - started)
             log.warning(
                 "handler_failed_will_retry",
                 error=f"{type(exc).__name__}: {str(exc)[:200]}",
@@ -304,6 +313,7 @@ def reliable_subscriber(
             await asyncio.sleep(delay)
             await msg.nack()
             return
+        timer.observe(time.perf_counter() - started)
         await _commit(msg)
         await attempts.succeeded(record.topic, record.partition, record.offset)
 

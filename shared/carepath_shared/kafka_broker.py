@@ -14,14 +14,25 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from pydantic import BaseModel
 
 from carepath_shared.envelope import Envelope
 from carepath_shared.events import BODY_MODELS, dump_body
+from carepath_shared.observability.metrics import REGISTRY
+from carepath_shared.observability.tracing import kafka_telemetry
 from carepath_shared.settings import Settings
 
 
-def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
+def make_broker(settings: Settings, client_id: str, service: str | None = None) -> KafkaBroker:
+    middlewares: list[Any] = []
+    if service is not None:
+        # FastStream's own metrics (received/processed/published, durations) and, when an
+        # OTLP endpoint is configured, traces with W3C traceparent in the record headers.
+        middlewares.append(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service))
+        telemetry = kafka_telemetry(service)
+        if telemetry is not None:
+            middlewares.append(telemetry)
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=client_id,
@@ -34,6 +45,7 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
         ack_policy=AckPolicy.MANUAL,
         graceful_timeout=20.0,
         logger=None,
+        middlewares=middlewares,
     )
 
 

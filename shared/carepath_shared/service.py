@@ -14,13 +14,17 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 
 from carepath_shared.consumer import Committer, Handler, RetryConfig, reliable_subscriber
 from carepath_shared.http import install_health
 from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
+from carepath_shared.observability.http_observe import ObserveHTTP
+from carepath_shared.observability.lag_monitor import LagMonitor
+from carepath_shared.observability.metrics import exposition
+from carepath_shared.observability.tracing import configure_tracing, shutdown_tracing
 from carepath_shared.redis_client import make_redis
 from carepath_shared.settings import Settings, get_settings
 from carepath_shared.topics import Topics
@@ -36,6 +40,8 @@ class Runtime:
     broker: KafkaBroker
     redis: aioredis.Redis
     extras: dict[str, Any] = field(default_factory=dict)
+    #: (consumer group, topic) of every subscription, for the lag monitor.
+    subscriptions: list[tuple[str, str]] = field(default_factory=list)
 
 
 def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
@@ -44,7 +50,7 @@ def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
         service=service,
         settings=settings,
         topics=Topics(settings.namespace),
-        broker=make_broker(settings, client_id=f"carepath-{service}"),
+        broker=make_broker(settings, client_id=f"carepath-{service}", service=service),
         redis=make_redis(settings),
     )
 
@@ -69,6 +75,7 @@ def subscribe(
     accepted_types: frozenset[str],
 ) -> None:
     """A reliable subscriber configured from settings: retry cap, backoff, batched commits."""
+    rt.subscriptions.append((rt.topics.group(group), topic))
     reliable_subscriber(
         rt.broker,
         topic=topic,
@@ -97,6 +104,11 @@ def make_app(
     on_stopped: Hook | None = None,
 ) -> FastAPI:
     log = get_logger(runtime.service)
+    lag = LagMonitor(
+        runtime.settings.kafka_bootstrap_servers,
+        runtime.subscriptions,
+        interval_s=runtime.settings.carepath_lag_sample_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -104,12 +116,14 @@ def make_app(
         await runtime.broker.start()
         if on_started is not None:
             await on_started(runtime)
+        lag.start()
         log.info("service_started", bootstrap=runtime.settings.kafka_bootstrap_servers,
                  namespace=runtime.settings.namespace)
         try:
             yield
         finally:
             log.info("service_stopping")
+            await lag.stop()
             if on_stopping is not None:
                 await on_stopping(runtime)
             for committer in runtime.extras.get("committers", []):
@@ -118,12 +132,25 @@ def make_app(
             if on_stopped is not None:
                 await on_stopped(runtime)
             await runtime.redis.aclose()
+            shutdown_tracing()
             log.info("service_stopped")
 
     app = FastAPI(title=f"carepath-{runtime.service}", lifespan=lifespan)
     install_health(app, runtime.broker, runtime.redis, runtime.service)
+    install_metrics(app)
+    app.add_middleware(ObserveHTTP, service=runtime.service,
+                       tracer_provider=configure_tracing(runtime.service))
     app.state.runtime = runtime
     return app
+
+
+def install_metrics(app: FastAPI) -> None:
+    """``GET /metrics``: the Prometheus exposition, unauthenticated like ``/health``."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
 
 def serve(app: FastAPI, service: str, port: int, settings: Settings | None = None) -> None:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     carepath_smtp_port: int = Field(default=25, ge=1, le=65535)
     carepath_smtp_sender: str = Field(default="carepath@localhost")
     carepath_smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # How often each service samples its consumer groups' lag for /metrics.
+    carepath_lag_sample_seconds: float = Field(default=15.0, gt=0)
     carepath_stream_keepalive_s: float = Field(default=15.0, gt=0)
 
     @property

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.observability.metrics import OUTBOX_PENDING
 from carepath_shared.redis_client import key as rkey
 
 SEEN_LIMIT = 512
@@ -79,6 +80,10 @@ class StateStore:
         self._redis = redis
         self._ns = namespace
         self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     def state_key(self, key: str) -> str:
         return rkey(self._ns, self._name, "state", key)
@@ -158,6 +163,11 @@ async def run_and_publish(
     """Fold once, publish what the fold produced, then mark it published."""
     outputs = await store.process(key, input_id, fold, extra_writes)
     if outputs:
-        await publish_all(outputs)
-        await store.mark_published(key, input_id)
+        pending = OUTBOX_PENDING.labels(store.name)
+        pending.inc(len(outputs))
+        try:
+            await publish_all(outputs)
+            await store.mark_published(key, input_id)
+        finally:
+            pending.dec(len(outputs))
     return outputs

@@ -26,6 +26,7 @@ from carepath_shared.events import (
     REFERRAL_STATUS_CHANGED,
 )
 from carepath_shared.log import get_logger
+from carepath_shared.observability.tracing import inject_headers
 from carepath_shared.service import Runtime, subscribe
 
 log = get_logger(__name__)
@@ -51,10 +52,14 @@ def make_handler(
         data: dict[str, Any] = body.model_dump(mode="json")
         notice = notice_body(env.id, env.type, env.source, env.time, data)
         now = int(time.time() * 1000)
+        trace_headers: dict[str, str] = {}
+        inject_headers(trace_headers)
+        traceparent = trace_headers.get("traceparent", "")
         jobs = [
             DeliveryJob.new(
                 event_id=env.id, event_type=env.type, subscription_id=sub.id,
                 channel=sub.channel, endpoint=endpoint_key(sub), body=notice, now_ms=now,
+                traceparent=traceparent,
             )
             for sub in chosen
         ]

@@ -12,18 +12,24 @@ from carepath_notifications.domain.attempts import AttemptResult
 from carepath_notifications.domain.retry_policy import classify
 from carepath_notifications.domain.signing import build_headers
 from carepath_notifications.webhook_client import WebhookClient, WebhookError, WebhookTimeout
+from carepath_shared.observability.metrics import WEBHOOK_DELIVERIES, status_class
+from carepath_shared.observability.tracing import inject_headers
 
 
 async def send_webhook(
     client: WebhookClient, url: str, secret: str, msg_id: str, body: bytes
 ) -> AttemptResult:
     headers = build_headers(secret, msg_id, int(time.time()), body)
+    inject_headers(headers)  # traceparent of the delivery span, when tracing is on
     try:
         response = await client.post(url, body, headers)
     except WebhookTimeout as exc:
+        WEBHOOK_DELIVERIES.labels("timeout").inc()
         return AttemptResult(classify(None, "timeout"), None, f"timeout: {exc}")
     except WebhookError as exc:
+        WEBHOOK_DELIVERIES.labels("connect_error").inc()
         return AttemptResult(classify(None, "connection"), None, str(exc)[:200])
+    WEBHOOK_DELIVERIES.labels(status_class(response.status_code)).inc()
     return AttemptResult(
         classify(response.status_code, None),
         response.status_code,

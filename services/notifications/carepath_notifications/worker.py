@@ -44,6 +44,8 @@ from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
 from carepath_notifications.subscription_store import SubscriptionStore
 from carepath_shared.kafka_broker import publish_all
 from carepath_shared.log import get_logger
+from carepath_shared.observability.metrics import NOTIFICATION_JOBS
+from carepath_shared.observability.tracing import continued_span
 from carepath_shared.topics import Topics
 
 log = get_logger(__name__)
@@ -286,8 +288,11 @@ class DeliveryWorker:
             if sender is None:
                 result = AttemptResult("give_up", None, f"no sender for channel {job.channel}")
             else:
-                result = await sender(sub, job)
+                with continued_span(f"deliver {job.channel}", job.traceparent,
+                                    {"carepath.notification.channel": job.channel}):
+                    result = await sender(sub, job)
         decision = decide(attempt, result, self.policy, self._rng)
+        NOTIFICATION_JOBS.labels(job.channel, decision.kind).inc()
         at = datetime.now(UTC)
         now = now_ms()
         events = attempt_events(self.topics, job, attempt, decision, result.status_code,

@@ -7,7 +7,7 @@ import contextlib
 
 from fastapi import FastAPI
 
-from carepath_referrals import handlers
+from carepath_referrals import handlers, service_levels
 from carepath_referrals.api import register_routes
 from carepath_referrals.auth import TokenRegistry
 from carepath_referrals.fhir_routes import register_fhir_routes
@@ -20,20 +20,23 @@ SERVICE = "referrals"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     rt = make_runtime(SERVICE, settings)
-    store = PlanStore(rt)
+    store = PlanStore(rt, on_changes=service_levels.observe_changes)
     routing = handlers.routing_table(rt)
     handlers.register(rt, store, routing)
     tokens = TokenRegistry.from_file(rt.settings.carepath_api_tokens_file)
 
     async def started(rt: Runtime) -> None:
         rt.extras["deadlines"] = asyncio.create_task(handlers.deadline_loop(rt, store, routing))
+        rt.extras["service_levels"] = asyncio.create_task(
+            service_levels.refresh_loop(store, rt.settings.carepath_lag_sample_seconds))
 
     async def stopping(rt: Runtime) -> None:
-        task = rt.extras.get("deadlines")
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("deadlines", "service_levels"):
+            task = rt.extras.get(name)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = make_app(rt, on_started=started, on_stopping=stopping)
     register_routes(app, rt, store, routing, tokens)

@@ -22,13 +22,16 @@ from carepath_shared.service import Runtime
 from carepath_shared.state_store import StateStore, run_and_publish
 
 PlanFold = Callable[[CarePlan | None], tuple[CarePlan, list[OutboundEvent]]]
+# Told, after a change is durable and published, which referrals it changed (before, after).
+ChangesObserver = Callable[[list[tuple[Referral | None, Referral]]], None]
 
 
 class PlanStore:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, on_changes: ChangesObserver | None = None) -> None:
         self._rt = rt
         self._ns = rt.settings.namespace
         self._store = StateStore(rt.redis, self._ns, "careplan")
+        self._on_changes = on_changes
 
     def referral_key(self, referral_id: str) -> str:
         return rkey(self._ns, "referral", referral_id)
@@ -44,6 +47,11 @@ class PlanStore:
         return rkey(self._ns, "referrals", "all")
 
     @property
+    def open_index(self) -> str:
+        """Referrals not yet completed or cancelled (the service-level gauges read it)."""
+        return rkey(self._ns, "referrals", "open")
+
+    @property
     def deadline_index(self) -> str:
         """Referrals that can still become overdue, scored by their due time (epoch s)."""
         return rkey(self._ns, "referrals", "deadlines")
@@ -55,6 +63,7 @@ class PlanStore:
         publish its events (acks=all) and mark them published."""
         changed: list[str] = []
         new_referrals: dict[str, Referral] = {}
+        transitions: list[tuple[Referral | None, Referral]] = []
 
         def raw_fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
             plan = None if data is None else CarePlan.model_validate(data)
@@ -66,6 +75,7 @@ class PlanStore:
             ]
             new_referrals.clear()
             new_referrals.update(new_plan.referrals)
+            transitions[:] = [(before.get(rid), new_plan.referrals[rid]) for rid in changed]
             return new_plan.model_dump(mode="json"), events
 
         def mirror(pipe: Any, data: dict[str, Any] | None) -> None:
@@ -79,6 +89,10 @@ class PlanStore:
                 pipe.sadd(self.episode_index(episode_id), rid)
                 pipe.sadd(self.all_index, rid)
                 referral = new_referrals[rid]
+                if referral.is_open:
+                    pipe.sadd(self.open_index, rid)
+                else:
+                    pipe.srem(self.open_index, rid)
                 if referral.is_open and referral.started_at is None and (
                     referral.escalated_at is None
                 ):
@@ -86,9 +100,12 @@ class PlanStore:
                 else:
                     pipe.zrem(self.deadline_index, rid)
 
-        return await run_and_publish(
+        outputs = await run_and_publish(
             self._store, episode_id, input_id, raw_fold, partial(publish_all, broker), mirror
         )
+        if outputs and self._on_changes is not None:
+            self._on_changes(transitions)
+        return outputs
 
     async def plan(self, episode_id: str) -> CarePlan | None:
         stored = await self._store.get(episode_id)
@@ -114,6 +131,10 @@ class PlanStore:
 
     async def episode_referrals(self, episode_id: str) -> list[Referral]:
         return await self.referrals(await self._members(self.episode_index(episode_id)))
+
+    async def open_referrals(self) -> list[Referral]:
+        return [r for r in await self.referrals(await self._members(self.open_index))
+                if r.is_open]
 
     async def all_referrals(self) -> list[Referral]:
         return await self.referrals(await self._members(self.all_index))

@@ -38,6 +38,9 @@ class DeliveryJob:
     dead_reason: str = ""
     dead_ms: int | None = None
     delivered_ms: int | None = None
+    #: W3C trace context of the event that enqueued the job (empty when tracing is off), so
+    #: that the delivery's span and the webhook request continue the episode's trace.
+    traceparent: str = ""
 
     @property
     def id(self) -> str:
@@ -59,10 +62,12 @@ class DeliveryJob:
         endpoint: str,
         body: bytes,
         now_ms: int,
+        traceparent: str = "",
     ) -> DeliveryJob:
         return cls(
             event_id=event_id, event_type=event_type, subscription_id=subscription_id,
             channel=channel, endpoint=endpoint, body=body, created_ms=now_ms, next_ms=now_ms,
+            traceparent=traceparent,
         )
 
     def to_fields(self) -> dict[str, str | bytes]:
@@ -87,6 +92,7 @@ class DeliveryJob:
             "dead_reason": self.dead_reason,
             "dead_ms": "" if self.dead_ms is None else str(self.dead_ms),
             "delivered_ms": "" if self.delivered_ms is None else str(self.delivered_ms),
+            "traceparent": self.traceparent,
         }
         return out
 
@@ -128,6 +134,7 @@ class DeliveryJob:
             dead_reason=text("dead_reason"),
             dead_ms=opt_int("dead_ms"),
             delivered_ms=opt_int("delivered_ms"),
+            traceparent=text("traceparent"),
         )
 
 
