@@ -34,6 +34,9 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
         ack_policy=AckPolicy.MANUAL,
         graceful_timeout=20.0,
         logger=None,
+        # While the broker is away, reconnect and metadata retries wait this long between
+        # tries instead of aiokafka's 100 ms (a broker outage costs little CPU and log).
+        retry_backoff_ms=settings.carepath_kafka_retry_backoff_ms,
     )
 
 
