@@ -31,12 +31,16 @@ class DependencyState:
     since: float = 0.0  # monotonic time of the last change
     checked: float = 0.0  # monotonic time of the last probe
     error: str | None = None
+    failed_probes: int = 0  # consecutive
 
 
 class DependencyHealth:
     def __init__(self, service: str, probes: dict[str, Probe], interval_s: float = 1.0,
-                 probe_timeout_s: float = 1.0) -> None:
+                 probe_timeout_s: float = 1.0, fail_threshold: int = 2) -> None:
         self.service = service
+        # A probe that fails once on a busy machine is not an outage: only this many failed
+        # probes in a row mark a dependency down (a caller's transient error does at once).
+        self.fail_threshold = max(1, fail_threshold)
         self._probes = probes
         self.interval_s = interval_s
         self.probe_timeout_s = probe_timeout_s
@@ -121,14 +125,24 @@ class DependencyHealth:
 
     async def probe_once(self) -> None:
         async def one(name: str, probe: Probe) -> None:
+            error: str | None = None
             try:
                 async with asyncio.timeout(self.probe_timeout_s):
                     ok = bool(await probe())
-                self._set(name, ok, None if ok else "probe failed")
+                if not ok:
+                    error = "probe failed"
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._set(name, False, f"{type(exc).__name__}: {exc}")
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            st = self.state[name]
+            if ok:
+                st.failed_probes = 0
+                self._set(name, True)
+                return
+            st.failed_probes += 1
+            if st.failed_probes >= self.fail_threshold:
+                self._set(name, False, error)
 
         await asyncio.gather(*(one(n, p) for n, p in self._probes.items()))
 

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     carepath_stream_keepalive_s: float = Field(default=15.0, gt=0)
     # Reliability (issue 11): waiting out dependencies, bounded answers, load shedding.
     carepath_health_interval_s: float = Field(default=1.0, gt=0)
-    carepath_health_probe_timeout_s: float = Field(default=1.0, gt=0)
+    carepath_health_probe_timeout_s: float = Field(default=2.0, gt=0)
     carepath_transient_backoff_ms: int = Field(default=100, ge=1)
     carepath_transient_max_backoff_ms: int = Field(default=2000, ge=1)
     carepath_kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
