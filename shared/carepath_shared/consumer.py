@@ -377,6 +377,7 @@ def reliable_subscriber(
         )
         paused: list[Any] = []
         waited = 0
+        waited_for: str | None = None
         try:
             while True:
                 try:
@@ -398,6 +399,7 @@ def reliable_subscriber(
                         return
                     # A dependency is away: wait it out on this same record, not counted.
                     waited += 1
+                    waited_for = dep
                     if health is not None and transient_dependency(exc) is not None:
                         health.report_down(dep, describe(exc, 200))
                     if not paused:
@@ -419,6 +421,8 @@ def reliable_subscriber(
             _resume(msg, paused)
         if waited:
             log.info("dependency_back", event_id=envelope.id, tries=waited)
+            if health is not None and waited_for is not None:
+                health.report_up(waited_for)
         await _commit(msg)
         await attempts.succeeded(record.topic, record.partition, record.offset)
 

@@ -58,8 +58,8 @@ class DependencyHealth:
         return st is None or st.up
 
     def degraded(self) -> list[str]:
-        return sorted(n for n, st in self.state.items()
-                      if not st.up or self._waiting.get(n, 0) > 0)
+        down = {n for n, st in self.state.items() if not st.up}
+        return sorted(down | {n for n, c in self._waiting.items() if c > 0})
 
     def all_up(self) -> bool:
         return all(st.up for st in self.state.values())
@@ -105,6 +105,13 @@ class DependencyHealth:
     def report_down(self, name: str, error: str) -> None:
         """A caller saw ``name`` fail transiently (the next probe confirms or clears it)."""
         self._set(name, False, error)
+
+    def report_up(self, name: str) -> None:
+        """A caller that waited for ``name`` got through: it answers again."""
+        st = self.state.get(name)
+        if st is not None:
+            st.failed_probes = 0
+        self._set(name, True)
 
     @contextlib.contextmanager
     def waiting_on(self, name: str) -> Iterator[None]:
