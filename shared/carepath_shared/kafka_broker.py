@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from carepath_shared.envelope import Envelope
 from carepath_shared.events import BODY_MODELS, dump_body
+from carepath_shared.producer_reset import is_fatal_producer_error, schedule_reset
 from carepath_shared.settings import Settings
 
 
@@ -83,13 +84,18 @@ def build_event(
 
 
 async def publish(broker: KafkaBroker, event: OutboundEvent) -> None:
-    await broker.publish(
-        event.value,
-        event.topic,
-        key=event.key.encode(),
-        headers=event.headers,
-        correlation_id=event.headers.get("ce_correlationid"),
-    )
+    try:
+        await broker.publish(
+            event.value,
+            event.topic,
+            key=event.key.encode(),
+            headers=event.headers,
+            correlation_id=event.headers.get("ce_correlationid"),
+        )
+    except Exception as exc:
+        if is_fatal_producer_error(exc):
+            schedule_reset(broker)  # the caller retries (a transient error) on a new producer
+        raise
 
 
 async def publish_all(broker: KafkaBroker, events: list[OutboundEvent]) -> None:
@@ -102,16 +108,21 @@ async def publish_all(broker: KafkaBroker, events: list[OutboundEvent]) -> None:
     if len(events) == 1:
         await publish(broker, events[0])
         return
-    pending = [
-        await broker.publish(
-            event.value,
-            event.topic,
-            key=event.key.encode(),
-            headers=event.headers,
-            correlation_id=event.headers.get("ce_correlationid"),
-            no_confirm=True,
-        )
-        for event in events
-    ]
-    # (FastStream's in-memory test broker delivers at once and returns no future.)
-    await asyncio.gather(*(p for p in pending if inspect.isawaitable(p)))
+    try:
+        pending = [
+            await broker.publish(
+                event.value,
+                event.topic,
+                key=event.key.encode(),
+                headers=event.headers,
+                correlation_id=event.headers.get("ce_correlationid"),
+                no_confirm=True,
+            )
+            for event in events
+        ]
+        # (FastStream's in-memory test broker delivers at once and returns no future.)
+        await asyncio.gather(*(p for p in pending if inspect.isawaitable(p)))
+    except Exception as exc:
+        if is_fatal_producer_error(exc):
+            schedule_reset(broker)  # the caller retries (a transient error) on a new producer
+        raise

@@ -42,6 +42,12 @@ KAFKA_TRANSIENT: tuple[type[BaseException], ...] = (
     kafka_errors.NodeNotReadyError,
     kafka_errors.NoBrokersAvailable,
     kafka_errors.KafkaStorageError,
+    # The producer's idempotence state was lost broker-side: the producer is replaced
+    # (carepath_shared.producer_reset) and the send retried.
+    kafka_errors.OutOfOrderSequenceNumber,
+    kafka_errors.UnknownProducerId,
+    kafka_errors.InvalidProducerEpoch,
+    kafka_errors.InvalidProducerIdMapping,
 )
 
 # Error strings that redis-py raises as a plain ResponseError before it knows better.
