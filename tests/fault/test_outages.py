@@ -28,7 +28,7 @@ from carepath_testkit import processes as testkit
 from carepath_testkit.episodes import random_episode
 from carepath_testkit.processes import Stack
 from support.episodes import expected_steps
-from support.faults import Experiment, Infra, assert_clean, dead_letters
+from support.faults import Experiment, Infra, assert_clean, cpu_seconds, dead_letters
 from support.observe import referrals_in_redis, wait_until
 from support.processes import LOG_DIR
 
@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.fault,
               pytest.mark.timeout(400)]
 
 SESSION_TIMEOUT_MS = 6000
+SERVICES = ("intake", "pathway", "referrals", "notifications")
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,18 @@ def stack(infra: Infra) -> Iterator[Stack]:
 
 
 def test_kafka_sigkill_for_10s(stack: Stack, infra: Infra) -> None:
-    def fault(_: Experiment) -> None:
+    def fault(x: Experiment) -> None:
+        pids = {name: stack[name].pid for name in SERVICES}
         infra.kill_kafka()
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        t0 = time.monotonic()
         time.sleep(10)
+        elapsed = time.monotonic() - t0
+        # What the outage cost each service (reported in docs/reliability.md, not asserted:
+        # speed targets live in benchmarks).
+        x.notes["outage_cpu_fraction_of_a_core"] = {
+            name: round((cpu_seconds(pid) - before[name]) / elapsed, 3)
+            for name, pid in pids.items()}
         infra.start_kafka()
 
     assert_clean(Experiment("kafka-sigkill-10s", stack, infra).run(fault))

@@ -105,6 +105,13 @@ class Infra:
         _wait_gone(pid)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def _wait_gone(pid: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -201,6 +208,7 @@ class Figures:
     slowest_answer_s: float = 0.0
     seconds: float = 0.0
     answers: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def write(self) -> None:
         FIGURES_DIR.mkdir(parents=True, exist_ok=True)
@@ -247,6 +255,7 @@ class Experiment:
         self.episodes = [random_episode(rng, f"ep-{name}-{i:04d}") for i in range(n_episodes)]
         self.expected = {ep["episode_id"]: expected_steps(ep) for ep in self.episodes}
         self.client = RetryingClient(stack["intake"].url, self.episodes, pace_s=pace_s)
+        self.notes: dict[str, Any] = {}
 
     def run(self, fault: Callable[[Experiment], None], *, fault_at: float = 1 / 3,
             settle_s: float = 120.0) -> Figures:
@@ -260,6 +269,7 @@ class Experiment:
         assert self.client.join(timeout=120), "the client never got every episode accepted"
         figures = self.check(dead_before, settle_s)
         figures.seconds = round(time.monotonic() - t0, 1)
+        figures.notes = self.notes
         figures.write()
         return figures
 
