@@ -333,9 +333,10 @@ def reliable_subscriber(
     async def _commit(msg: Any) -> None:
         await committer.done(msg)
 
-    async def _dead_letter(msg: Any, *, kind: str, cause: str, attempts_: int) -> bool:
+    async def _dead_letter(msg: Any, to: str, group: str, *, kind: str, cause: str,
+                           attempts_: int) -> bool:
         async def send() -> None:
-            await dead_letter(broker, dlq_topic, msg, group=group_id, kind=kind, cause=cause,
+            await dead_letter(broker, to, msg, group=group, kind=kind, cause=cause,
                               attempts=attempts_)
 
         return await until_done("dead_letter", send, retry=retry, health=health)
@@ -361,7 +362,8 @@ def reliable_subscriber(
                 return
             body = parse_body(envelope.type, msg.body)
         except (EnvelopeError, UnknownEventType, ValidationError, ValueError) as exc:
-            if await _dead_letter(msg, kind="undecodable", cause=describe(exc), attempts_=1):
+            if await _dead_letter(msg, dlq_topic, group_id, kind="undecodable",
+                                  cause=describe(exc), attempts_=1):
                 await _commit(msg)
             else:
                 await msg.nack()
@@ -386,8 +388,8 @@ def reliable_subscriber(
                 except asyncio.CancelledError:
                     raise
                 except PermanentError as exc:
-                    if await _dead_letter(msg, kind="rejected", cause=describe(exc),
-                                          attempts_=1):
+                    if await _dead_letter(msg, dlq_topic, group_id, kind="rejected",
+                                          cause=describe(exc), attempts_=1):
                         await _commit(msg)
                     else:
                         await msg.nack()
@@ -430,8 +432,8 @@ def reliable_subscriber(
                                exc: Exception) -> None:
         count = await attempts.fail(record.topic, record.partition, record.offset)
         if count >= retry.max_attempts:
-            if await _dead_letter(msg, kind="handler_failed", cause=describe(exc),
-                                  attempts_=count):
+            if await _dead_letter(msg, dlq_topic, group_id, kind="handler_failed",
+                                  cause=describe(exc), attempts_=count):
                 await attempts.clear(record.topic, record.partition, record.offset)
                 await _commit(msg)
             else:
