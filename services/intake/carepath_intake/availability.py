@@ -88,7 +88,9 @@ class AvailabilityMiddleware:
 
         self.inflight += 1
         try:
-            async with asyncio.timeout(self.timeout_s):
+            # The route's own time, leaving room to release its Idempotency-Key within the
+            # bound when the time ran out (see release_quietly).
+            async with asyncio.timeout(max(0.1, self.timeout_s - RELEASE_TIMEOUT_S)):
                 await self.app(scope, receive, tracked)
         except TimeoutError:
             if started:
