@@ -292,4 +292,8 @@ def render(report: dict[str, Any]) -> str:
             parts.append(table(["function", "calls", "own s", "cumulative s"],
                                [[t["function"], t["calls"], t["tottime_s"], t["cumtime_s"]]
                                 for t in top]))
+    if "burst" in report:
+        from benchmarks.burst import render as render_burst
+
+        parts.extend(render_burst(report["burst"]))
     return "\n".join(parts) + "\n"

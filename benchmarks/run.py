@@ -9,7 +9,9 @@ Every knob is a flag, and most have an environment variable (flags win):
   --engine-episodes  BENCH_ENGINE_EPISODES episodes per engine pass (default 5000)
   --http-episodes    BENCH_HTTP_EPISODES   episodes POSTed to intake in a last phase (default 200)
   --profile-episodes BENCH_PROFILE_EPISODES episodes of the profiling run, 0 skips (default 400)
-  --skip engine,pipeline,baseline,profile
+  --burst-posts N    BENCH_BURST_POSTS     POSTs of the load-held burst, 0 skips (default 2000)
+  --burst-concurrency                      requests in flight in the burst (default 64)
+  --skip engine,pipeline,baseline,profile,burst
   --cprofile         also cProfile the services in the profiling run
   --out DIR          default bench-results
   --keep             keep the run's topics and Redis keys (default: deleted at the end)
@@ -64,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-episodes", type=int,
                    default=int(_env("BENCH_PROFILE_EPISODES", "400")))
     p.add_argument("--cprofile", action="store_true")
+    p.add_argument("--burst-posts", type=int, default=int(_env("BENCH_BURST_POSTS", "2000")))
+    p.add_argument("--burst-concurrency", type=int, default=64)
     p.add_argument("--skip", default=_env("BENCH_SKIP", ""))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--stall-timeout", type=float, default=90.0,
@@ -205,6 +209,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 cprofile=args.cprofile,
             )
             result["profile"] = _profile_section(prof, prof_dir, args.cprofile)
+        if "burst" not in skip and args.burst_posts > 0:
+            from benchmarks.burst import run_burst
+
+            ns = f"bench{run_id}burst"
+            namespaces.append(ns)
+            print(f"burst: {args.burst_posts} POSTs, {args.burst_concurrency} in flight",
+                  flush=True)
+            result["burst"] = await run_burst(
+                bootstrap, redis_url, namespace=ns, log_dir=log_dir, n=args.burst_posts,
+                concurrency=args.burst_concurrency, seed=args.seed, log_level=args.log_level)
     finally:
         if not args.keep:
             await cleanup(bootstrap, redis_url, namespaces, extra_topics)

@@ -106,6 +106,12 @@ def _add_notifications(sub: Subparsers) -> None:
     add_notifications(sub)  # carepath notifications dead-letters | redrive
 
 
+def _add_dlq(sub: Subparsers) -> None:
+    from carepath_cli.dlq_command import add_dlq
+
+    add_dlq(sub)  # carepath dlq list | show | redrive --service NAME
+
+
 _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_evaluate,
     _add_topics,
@@ -113,6 +119,7 @@ _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_replay,
     _add_asyncapi,
     _add_notifications,
+    _add_dlq,
 ]
 
 

@@ -10,10 +10,16 @@ the message. Every Carepath subscriber instead runs with ``AckPolicy.MANUAL`` th
   publishes) before returning;
 * commits only then;
 * on a handler error seeks back to the same offset after a short backoff (so per-key order
-  holds), and after ``max_attempts`` failures dead-letters the message and moves on.
+  holds), and after ``max_attempts`` failures dead-letters the message and moves on;
+* on a *transient* failure (Redis or Kafka away: see :mod:`carepath_shared.transient`) pauses
+  its partitions (no fetching) and retries the same record with capped backoff until the
+  dependency answers. Those attempts are not counted, and ``/health`` names the dependency as
+  degraded meanwhile. A failure is only counted while the dependencies are healthy, so an
+  outage never dead-letters anything.
 
 Attempts are counted in Redis, keyed by group, topic, partition and offset, so a restart
-does not reset the cap.
+does not reset the cap. Dead-letter causes and log lines describe failures by field and
+reason (:mod:`carepath_shared.error_text`), never quoting a submitted value.
 """
 
 from __future__ import annotations
@@ -34,12 +40,15 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
+from carepath_shared.dependency_health import DependencyHealth
 from carepath_shared.envelope import Envelope, EnvelopeError
+from carepath_shared.error_text import describe, scrub
 from carepath_shared.events import UnknownEventType, parse_body
 from carepath_shared.log import get_logger
 from carepath_shared.observability.metrics import DEAD_LETTERS, HANDLER_SECONDS, RETRIES
 from carepath_shared.observability.tracing import mark_consumer_group
 from carepath_shared.redis_client import key as rkey
+from carepath_shared.transient import transient_dependency
 
 log = get_logger(__name__)
 
@@ -71,6 +80,63 @@ class RetryConfig:
     max_attempts: int = 5
     backoff_ms: int = 200
     max_backoff_ms: int = 5000
+    # Waiting out a dependency: first retry after transient_backoff_ms, doubling, capped.
+    transient_backoff_ms: int = 100
+    transient_max_backoff_ms: int = 2000
+
+
+def transient_delay(tries: int, retry: RetryConfig) -> float:
+    """Seconds before the ``tries``-th retry of a dependency outage (capped exponential)."""
+    ms: int = retry.transient_backoff_ms * 2 ** min(max(tries - 1, 0), 20)
+    return float(min(ms, retry.transient_max_backoff_ms)) / 1000
+
+
+def blame(exc: BaseException, health: DependencyHealth | None) -> str | None:
+    """The dependency to wait for, or None when the failure is to be counted.
+
+    A transient error names its dependency. Any other failure while a dependency is known to
+    be down is blamed on that dependency too: only failures while everything is healthy
+    count toward the dead-letter cap.
+    """
+    dep = transient_dependency(exc)
+    if dep is not None:
+        return dep
+    if health is not None and not health.all_up():
+        down = [n for n in health.state if not health.is_up(n)]
+        return down[0] if down else None
+    return None
+
+
+async def until_done(
+    what: str,
+    fn: Callable[[], Awaitable[Any]],
+    *,
+    retry: RetryConfig,
+    health: DependencyHealth | None,
+    give_up: Callable[[], bool] | None = None,
+) -> bool:
+    """Run ``fn`` until it succeeds, waiting out transient failures; False if told to give
+    up (the service is stopping). Any other failure is raised."""
+    tries = 0
+    while True:
+        try:
+            await fn()
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            dep = transient_dependency(exc)
+            if dep is None:
+                raise
+            tries += 1
+            if health is not None:
+                health.report_down(dep, describe(exc, 200))
+            if tries == 1 or tries % 20 == 0:
+                log.warning("waiting_for_dependency", what=what, dependency=dep,
+                            error=describe(exc, 200), tries=tries)
+            if (give_up is not None and give_up()) or (health is not None and health.stopping):
+                return False
+            await asyncio.sleep(transient_delay(tries, retry))
 
 
 class AttemptCounter:
@@ -128,6 +194,7 @@ async def dead_letter(
 ) -> None:
     record = _record(msg)
     headers = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in msg.headers.items()}
+    cause = scrub(cause)
     headers.update(
         {
             "dlq_kind": kind,
@@ -220,6 +287,29 @@ async def raw_decoder(msg: Any) -> Any:
     return msg.body
 
 
+def _pause(msg: Any) -> list[Any]:
+    """Stop fetching for the consumer that delivered ``msg``; return what was paused."""
+    consumer = getattr(msg, "consumer", None)
+    assignment = getattr(consumer, "assignment", None)
+    if consumer is None or assignment is None or not hasattr(consumer, "pause"):
+        return []
+    try:
+        parts = list(assignment())
+        consumer.pause(*parts)
+        return parts
+    except Exception:  # not assigned any more (rebalance): nothing to pause
+        return []
+
+
+def _resume(msg: Any, parts: list[Any]) -> None:
+    consumer = getattr(msg, "consumer", None)
+    if consumer is None or not parts:
+        return
+    for tp in parts:
+        with contextlib.suppress(Exception):  # a partition revoked meanwhile
+            consumer.resume(tp)
+
+
 def reliable_subscriber(
     broker: KafkaBroker,
     *,
@@ -232,12 +322,27 @@ def reliable_subscriber(
     accepted_types: frozenset[str],
     retry: RetryConfig | None = None,
     committer: Committer | None = None,
+    health: DependencyHealth | None = None,
+    session_timeout_ms: int = 10000,
 ) -> Any:
     """Register ``handler`` on ``topic`` with commit-after-effect, retry cap and DLQ."""
     retry = retry or RetryConfig()
     attempts = AttemptCounter(redis, namespace, group_id)
     committer = committer or Committer(every=1, interval_s=0.0)
-    _commit = committer.done
+
+    def stopping() -> bool:
+        return health is not None and health.stopping
+
+    async def _commit(msg: Any) -> None:
+        await committer.done(msg)
+
+    async def _dead_letter(msg: Any, to: str, group: str, *, kind: str, cause: str,
+                           attempts_: int) -> bool:
+        async def send() -> None:
+            await dead_letter(broker, to, msg, group=group, kind=kind, cause=cause,
+                              attempts=attempts_)
+
+        return await until_done("dead_letter", send, retry=retry, health=health)
 
     @broker.subscriber(
         topic,
@@ -246,8 +351,8 @@ def reliable_subscriber(
         decoder=raw_decoder,
         auto_offset_reset="earliest",
         max_poll_records=100,
-        session_timeout_ms=10000,
-        heartbeat_interval_ms=1000,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(1000, max(100, session_timeout_ms // 3)),
     )
     async def _consume(msg: KafkaMessage) -> None:
         record = _record(msg)
@@ -261,11 +366,11 @@ def reliable_subscriber(
                 return
             body = parse_body(envelope.type, msg.body)
         except (EnvelopeError, UnknownEventType, ValidationError, ValueError) as exc:
-            await dead_letter(
-                broker, dlq_topic, msg, group=group_id, kind="undecodable",
-                cause=f"{type(exc).__name__}: {exc}", attempts=1,
-            )
-            await _commit(msg)
+            if await _dead_letter(msg, dlq_topic, group_id, kind="undecodable",
+                                  cause=describe(exc), attempts_=1):
+                await _commit(msg)
+            else:
+                await msg.nack()
             return
 
         delivery = Delivery(
@@ -276,45 +381,82 @@ def reliable_subscriber(
             offset=record.offset,
             key=record.key.decode() if record.key else None,
         )
+        paused: list[Any] = []
+        waited = 0
+        waited_for: str | None = None
         started = time.perf_counter()
-        timer = HANDLER_SECONDS.labels(group_id, record.topic, "ok")
         try:
-            await handler(delivery)
-        except asyncio.CancelledError:
-            raise
-        except PermanentError as exc:
-            await dead_letter(
-                broker, dlq_topic, msg, group=group_id, kind="rejected",
-                cause=f"{type(exc).__name__}: {exc}", attempts=1,
-            )
-            await _commit(msg)
-            return
-        except Exception as exc:
-            count = await attempts.fail(record.topic, record.partition, record.offset)
-            if count >= retry.max_attempts:
-                await dead_letter(
-                    broker, dlq_topic, msg, group=group_id, kind="handler_failed",
-                    cause=f"{type(exc).__name__}: {exc}", attempts=count,
-                )
-                await attempts.clear(record.topic, record.partition, record.offset)
-                await _commit(msg)
-                return
-            delay = min(retry.backoff_ms * (2 ** (count - 1)), retry.max_backoff_ms) / 1000
-            RETRIES.labels(group_id, "handler_failed").inc()
-            HANDLER_SECONDS.labels(group_id, record.topic, "error").observe(
-                time.perf_counter() - started)
-            log.warning(
-                "handler_failed_will_retry",
-                error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                event_id=envelope.id,
-                attempt=count,
-                delay_s=delay,
-            )
-            await asyncio.sleep(delay)
-            await msg.nack()
-            return
-        timer.observe(time.perf_counter() - started)
+            while True:
+                try:
+                    await handler(delivery)
+                    HANDLER_SECONDS.labels(group_id, record.topic, "ok").observe(
+                        time.perf_counter() - started)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except PermanentError as exc:
+                    if await _dead_letter(msg, dlq_topic, group_id, kind="rejected",
+                                          cause=describe(exc), attempts_=1):
+                        await _commit(msg)
+                    else:
+                        await msg.nack()
+                    return
+                except Exception as exc:
+                    dep = blame(exc, health)
+                    if dep is None:
+                        await _counted_failure(msg, record, envelope, exc)
+                        return
+                    # A dependency is away: wait it out on this same record, not counted.
+                    RETRIES.labels(group_id, "transient").inc()
+                    waited += 1
+                    waited_for = dep
+                    if health is not None and transient_dependency(exc) is not None:
+                        health.report_down(dep, describe(exc, 200))
+                    if not paused:
+                        paused = _pause(msg)
+                    delay = transient_delay(waited, retry)
+                    if waited == 1 or waited % 20 == 0:
+                        log.warning("dependency_unavailable_waiting", dependency=dep,
+                                    error=describe(exc, 200), event_id=envelope.id,
+                                    tries=waited, delay_s=delay)
+                    if stopping():
+                        await msg.nack()  # redelivered after the restart, not skipped
+                        return
+                    if health is not None:
+                        with health.waiting_on(dep):
+                            await asyncio.sleep(delay)
+                    else:
+                        await asyncio.sleep(delay)
+        finally:
+            _resume(msg, paused)
+        if waited:
+            log.info("dependency_back", event_id=envelope.id, tries=waited)
+            if health is not None and waited_for is not None:
+                health.report_up(waited_for)
         await _commit(msg)
         await attempts.succeeded(record.topic, record.partition, record.offset)
+
+    async def _counted_failure(msg: Any, record: Any, envelope: Envelope,
+                               exc: Exception) -> None:
+        count = await attempts.fail(record.topic, record.partition, record.offset)
+        if count >= retry.max_attempts:
+            if await _dead_letter(msg, dlq_topic, group_id, kind="handler_failed",
+                                  cause=describe(exc), attempts_=count):
+                await attempts.clear(record.topic, record.partition, record.offset)
+                await _commit(msg)
+            else:
+                await msg.nack()
+            return
+        delay = min(retry.backoff_ms * (2 ** (count - 1)), retry.max_backoff_ms) / 1000
+        RETRIES.labels(group_id, "handler_failed").inc()
+        log.warning(
+            "handler_failed_will_retry",
+            error=describe(exc, 200),
+            event_id=envelope.id,
+            attempt=count,
+            delay_s=delay,
+        )
+        await asyncio.sleep(delay)
+        await msg.nack()
 
     return _consume

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
+from carepath_shared.dependency_health import DependencyHealth
 from carepath_shared.episode import validation_errors
 
 
@@ -18,20 +17,17 @@ def error_list(exc: ValidationError | RequestValidationError) -> list[dict[str, 
     return validation_errors(exc, show_input=False)
 
 
-def install_health(app: FastAPI, broker: KafkaBroker, redis: aioredis.Redis, service: str) -> None:
+def install_health(app: FastAPI, health: DependencyHealth) -> None:
+    """``GET /health``: 200 ``ok`` or 503 ``degraded`` naming the dependencies at fault.
+
+    It reads the state the background probe keeps (:mod:`carepath_shared.dependency_health`)
+    and never probes on the request path, so it answers at once whatever Kafka does.
+    """
+
     @app.get("/health")
-    async def health() -> JSONResponse:
-        kafka_ok = await broker.ping(timeout=3.0)
-        try:
-            redis_ok = bool(await redis.ping())
-        except Exception:
-            redis_ok = False
-        ok = kafka_ok and redis_ok
-        return JSONResponse(
-            {"service": service, "status": "ok" if ok else "degraded",
-             "kafka": kafka_ok, "redis": redis_ok},
-            status_code=200 if ok else 503,
-        )
+    async def _health() -> JSONResponse:
+        snap = health.snapshot()
+        return JSONResponse(snap, status_code=200 if snap["status"] == "ok" else 503)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -21,6 +21,7 @@ from carepath_shared.envelope import Envelope
 from carepath_shared.events import BODY_MODELS, dump_body
 from carepath_shared.observability.metrics import REGISTRY
 from carepath_shared.observability.tracing import kafka_telemetry
+from carepath_shared.producer_reset import is_fatal_producer_error, schedule_reset
 from carepath_shared.settings import Settings
 
 
@@ -46,6 +47,9 @@ def make_broker(settings: Settings, client_id: str, service: str | None = None) 
         graceful_timeout=20.0,
         logger=None,
         middlewares=middlewares,
+        # While the broker is away, reconnect and metadata retries wait this long between
+        # tries instead of aiokafka's 100 ms (a broker outage costs little CPU and log).
+        retry_backoff_ms=settings.carepath_kafka_retry_backoff_ms,
     )
 
 
@@ -92,13 +96,18 @@ def build_event(
 
 
 async def publish(broker: KafkaBroker, event: OutboundEvent) -> None:
-    await broker.publish(
-        event.value,
-        event.topic,
-        key=event.key.encode(),
-        headers=event.headers,
-        correlation_id=event.headers.get("ce_correlationid"),
-    )
+    try:
+        await broker.publish(
+            event.value,
+            event.topic,
+            key=event.key.encode(),
+            headers=event.headers,
+            correlation_id=event.headers.get("ce_correlationid"),
+        )
+    except Exception as exc:
+        if is_fatal_producer_error(exc):
+            schedule_reset(broker)  # the caller retries (a transient error) on a new producer
+        raise
 
 
 async def publish_all(broker: KafkaBroker, events: list[OutboundEvent]) -> None:
@@ -111,16 +120,21 @@ async def publish_all(broker: KafkaBroker, events: list[OutboundEvent]) -> None:
     if len(events) == 1:
         await publish(broker, events[0])
         return
-    pending = [
-        await broker.publish(
-            event.value,
-            event.topic,
-            key=event.key.encode(),
-            headers=event.headers,
-            correlation_id=event.headers.get("ce_correlationid"),
-            no_confirm=True,
-        )
-        for event in events
-    ]
-    # (FastStream's in-memory test broker delivers at once and returns no future.)
-    await asyncio.gather(*(p for p in pending if inspect.isawaitable(p)))
+    try:
+        pending = [
+            await broker.publish(
+                event.value,
+                event.topic,
+                key=event.key.encode(),
+                headers=event.headers,
+                correlation_id=event.headers.get("ce_correlationid"),
+                no_confirm=True,
+            )
+            for event in events
+        ]
+        # (FastStream's in-memory test broker delivers at once and returns no future.)
+        await asyncio.gather(*(p for p in pending if inspect.isawaitable(p)))
+    except Exception as exc:
+        if is_fatal_producer_error(exc):
+            schedule_reset(broker)  # the caller retries (a transient error) on a new producer
+        raise

@@ -3,6 +3,10 @@
 Each service is its own process. Uvicorn turns SIGTERM into a graceful shutdown: the app's
 lifespan stops the broker (subscribers stop fetching, in-flight messages finish and commit,
 up to the broker's graceful timeout), then closes Redis.
+
+Every runtime carries a :class:`~carepath_shared.dependency_health.DependencyHealth`: a
+background task probes Redis and Kafka once a second, ``/health`` reports what it found, and
+consumers waiting out an outage are reported as degraded, naming the dependency.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 
 from carepath_shared.consumer import Committer, Handler, RetryConfig, reliable_subscriber
+from carepath_shared.dependency_health import DependencyHealth, standard_probes
 from carepath_shared.http import install_health
 from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
@@ -39,19 +44,37 @@ class Runtime:
     topics: Topics
     broker: KafkaBroker
     redis: aioredis.Redis
+    health: DependencyHealth
     extras: dict[str, Any] = field(default_factory=dict)
     #: (consumer group, topic) of every subscription, for the lag monitor.
     subscriptions: list[tuple[str, str]] = field(default_factory=list)
 
+    def retry_config(self) -> RetryConfig:
+        s = self.settings
+        return RetryConfig(
+            max_attempts=s.carepath_max_attempts,
+            backoff_ms=s.carepath_retry_backoff_ms,
+            transient_backoff_ms=s.carepath_transient_backoff_ms,
+            transient_max_backoff_ms=s.carepath_transient_max_backoff_ms,
+        )
+
 
 def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
     settings = settings or get_settings()
+    broker = make_broker(settings, client_id=f"carepath-{service}", service=service)
+    redis = make_redis(settings)
+    timeout = settings.carepath_health_probe_timeout_s
+    health = DependencyHealth(
+        service, standard_probes(broker, redis, timeout),
+        interval_s=settings.carepath_health_interval_s, probe_timeout_s=timeout,
+    )
     return Runtime(
         service=service,
         settings=settings,
         topics=Topics(settings.namespace),
-        broker=make_broker(settings, client_id=f"carepath-{service}", service=service),
-        redis=make_redis(settings),
+        broker=broker,
+        redis=redis,
+        health=health,
     )
 
 
@@ -85,11 +108,10 @@ def subscribe(
         redis=rt.redis,
         namespace=rt.settings.namespace,
         accepted_types=accepted_types,
-        retry=RetryConfig(
-            max_attempts=rt.settings.carepath_max_attempts,
-            backoff_ms=rt.settings.carepath_retry_backoff_ms,
-        ),
+        retry=rt.retry_config(),
         committer=make_committer(rt),
+        health=rt.health,
+        session_timeout_ms=rt.settings.carepath_kafka_session_timeout_ms,
     )
 
 
@@ -114,6 +136,8 @@ def make_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.redis.ping()
         await runtime.broker.start()
+        await runtime.health.probe_once()
+        runtime.health.start()
         if on_started is not None:
             await on_started(runtime)
         lag.start()
@@ -123,12 +147,14 @@ def make_app(
             yield
         finally:
             log.info("service_stopping")
+            runtime.health.stopping = True  # waits on a dependency give up: redelivered later
             await lag.stop()
             if on_stopping is not None:
                 await on_stopping(runtime)
             for committer in runtime.extras.get("committers", []):
                 await committer.flush()
             await runtime.broker.stop()
+            await runtime.health.stop()
             if on_stopped is not None:
                 await on_stopped(runtime)
             await runtime.redis.aclose()
@@ -136,7 +162,7 @@ def make_app(
             log.info("service_stopped")
 
     app = FastAPI(title=f"carepath-{runtime.service}", lifespan=lifespan)
-    install_health(app, runtime.broker, runtime.redis, runtime.service)
+    install_health(app, runtime.health)
     install_metrics(app)
     app.add_middleware(ObserveHTTP, service=runtime.service,
                        tracer_provider=configure_tracing(runtime.service))
@@ -155,7 +181,8 @@ def install_metrics(app: FastAPI) -> None:
 
 def serve(app: FastAPI, service: str, port: int, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    configure_logging(service, settings.carepath_log_level)
+    configure_logging(service, settings.carepath_log_level,
+                      settings.carepath_log_rate_interval_s)
     uvicorn.run(
         app,
         host=settings.carepath_http_host,

@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     # How often each service samples its consumer groups' lag for /metrics.
     carepath_lag_sample_seconds: float = Field(default=15.0, gt=0)
     carepath_stream_keepalive_s: float = Field(default=15.0, gt=0)
+    # Reliability (issue 11): waiting out dependencies, bounded answers, load shedding.
+    carepath_health_interval_s: float = Field(default=1.0, gt=0)
+    carepath_health_probe_timeout_s: float = Field(default=2.0, gt=0)
+    carepath_transient_backoff_ms: int = Field(default=100, ge=1)
+    carepath_transient_max_backoff_ms: int = Field(default=2000, ge=1)
+    carepath_kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
+    carepath_kafka_retry_backoff_ms: int = Field(default=500, ge=10)
+    carepath_redis_socket_timeout_s: float = Field(default=2.0, gt=0)
+    carepath_redis_retries: int = Field(default=3, ge=0)
+    carepath_redis_health_check_interval_s: int = Field(default=2, ge=0)
+    carepath_log_rate_interval_s: float = Field(default=10.0, ge=0)
+    intake_dependency_timeout_s: float = Field(default=2.0, gt=0)
+    intake_max_inflight: int = Field(default=256, ge=1)
+    intake_retry_after_s: int = Field(default=2, ge=1)
 
     @property
     def namespace(self) -> str:

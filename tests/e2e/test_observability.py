@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from carepath_testkit.processes import Stack
+from support.api import post_accepted
 from support.observe import received_webhooks, wait_until
 from support.otlp_sink import OTLPSink, SpanRecord
 from support.processes import start_stack
@@ -67,11 +68,11 @@ def stack(kafka_bootstrap: str, redis_url: str, sink: OTLPSink) -> Iterator[Stac
 def journey(stack: Stack) -> dict[str, Any]:
     """One episode through the stack; its referral ids and the webhooks it caused."""
     episode_id = f"ep-{uuid.uuid4().hex[:8]}"
-    answer = httpx.post(f"{stack['intake'].url}/episodes", headers=EHR, json={
+    answer = post_accepted(f"{stack['intake'].url}/episodes", {
         "episode_id": episode_id, "region": "lumbar", "imaging_done": ["mri"],
         "medial_branch_blocks": [{"relief_percent": 85}], "radicular_pain": False,
         "red_flags": [], "bowel_bladder_dysfunction": False, "neurological_deficit": "none",
-    }, timeout=10)
+    }, EHR)
     assert answer.status_code == 202, answer.text
 
     def webhooks() -> list[dict[str, Any]]:

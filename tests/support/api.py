@@ -45,3 +45,21 @@ class ReferralsApi:
     def act(self, team: str, referral_id: str, action: str, **body: Any) -> httpx.Response:
         return httpx.post(f"{self.base}/referrals/{referral_id}/{action}", json=body,
                           headers=auth(team), timeout=15)
+
+
+def post_accepted(url: str, body: dict[str, Any], headers: dict[str, str],
+                  timeout_s: float = 30.0) -> httpx.Response:
+    """POST as a hospital system does: one Idempotency-Key, retried while intake answers 503
+    or 429 (after its Retry-After), until it answers anything else."""
+    import time
+    import uuid
+
+    key = uuid.uuid4().hex
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = httpx.post(url, json=body, headers={**headers, "Idempotency-Key": key},
+                            timeout=10)
+        if answer.status_code not in (429, 503) or time.monotonic() > deadline:
+            return answer
+        retry_after = answer.headers.get("retry-after", "")
+        time.sleep(min(float(retry_after), 2.0) if retry_after.isdigit() else 0.5)

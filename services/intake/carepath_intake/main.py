@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from carepath_intake.api import register_routes
+from carepath_intake.availability import install_availability
 from carepath_intake.fhir_routes import register_fhir_routes
 from carepath_intake.submission import Submissions
 from carepath_shared.service import make_app, make_runtime, serve
@@ -16,6 +17,7 @@ SERVICE = "intake"
 def create_app(settings: Settings | None = None) -> FastAPI:
     rt = make_runtime(SERVICE, settings)
     app = make_app(rt)
+    install_availability(app, rt.health, rt.settings)
     submissions = Submissions(rt)
     register_routes(app, rt, submissions)
     register_fhir_routes(app, rt, submissions)

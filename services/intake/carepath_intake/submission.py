@@ -12,12 +12,14 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from carepath_intake.availability import complete_durably, release_quietly
 from carepath_intake.idempotency import IdempotencyStore
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.episode import Episode
 from carepath_shared.events import EPISODE_SUBMITTED, EpisodeSubmitted
 from carepath_shared.kafka_broker import OutboundEvent, build_event, publish
 from carepath_shared.log import get_logger
+from carepath_shared.problems import problem as problem_details
 from carepath_shared.service import Runtime
 
 SOURCE = "/carepath/intake"
@@ -77,18 +79,23 @@ class Submissions:
             if claim.state == "conflict":
                 return problem(422, "Idempotency-Key was already used with a different body")
             if claim.state == "in_progress":
-                return problem(409, "a request with this Idempotency-Key is still in progress")
+                return problem_details(
+                    409, "a request with this Idempotency-Key is still in progress",
+                    slug="in-progress", headers={"Retry-After": "1"})
             if claim.state == "replay" and claim.response is not None:
                 return JSONResponse(claim.response, 202, headers={"Idempotent-Replayed": "true"})
         try:
             response, event = build(idem_key or digest)
             await publish(self._rt.broker, event)
         except BaseException:
-            if idem_key is not None:
-                await self._idem.release(scope, idem_key)
+            if idem_key is not None:  # nothing accepted: a retry with this key goes ahead
+                key = idem_key
+                await release_quietly(lambda: self._idem.release(scope, key))
             raise
         if idem_key is not None:
-            await self._idem.complete(scope, idem_key, digest, response)
+            key = idem_key
+            await complete_durably(
+                lambda: self._idem.complete(scope, key, digest, response))
         log.info("event_published", type=event.headers["ce_type"], event_id=event.headers["ce_id"])
         return JSONResponse(response, 202)
 

@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queue, store, make_senders(s, client), retry_policy(s), rt.topics, rt.broker,
         WorkerConfig(max_inflight=s.carepath_notify_max_inflight, lease_s=s.carepath_notify_lease_s,
                      poll_s=s.carepath_notify_poll_s),
+        health=rt.health,
     )
     rt.extras.update(http_client=client, worker=worker, queue=queue, store=store)
     handlers.register(rt, store, queue, worker.wake)

@@ -20,6 +20,12 @@ of a worker that died return to the due set when their lease runs out) and the o
 A crash between a receiver's 2xx and the completion repeats that one notice after the lease,
 with the same ``webhook-id``: with the default endpoint limit of 1, at most one repeat per
 endpoint.
+
+Redis being away is waited out, never counted (:mod:`carepath_shared.transient`): a job whose
+send went through is completed by retrying the completion until Redis takes it (its lease is
+renewed meanwhile, and the dispatcher neither reaps nor claims while a completion is pending),
+so a Redis hiccup at that moment never causes a second delivery. A job that could not even be
+looked up is let go unattempted; its lease runs out and it is claimed again.
 """
 
 from __future__ import annotations
@@ -42,11 +48,14 @@ from carepath_notifications.domain.retry_policy import RetryPolicy
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
 from carepath_notifications.subscription_store import SubscriptionStore
+from carepath_shared.dependency_health import DependencyHealth
+from carepath_shared.error_text import describe
 from carepath_shared.kafka_broker import publish_all
 from carepath_shared.log import get_logger
 from carepath_shared.observability.metrics import NOTIFICATION_JOBS
 from carepath_shared.observability.tracing import continued_span
 from carepath_shared.topics import Topics
+from carepath_shared.transient import REDIS, transient_dependency
 
 log = get_logger(__name__)
 
@@ -68,6 +77,9 @@ class WorkerConfig:
     # Likewise for outbox flushes: under load, one flush carries many attempts' events.
     min_flush_gap_s: float = 0.05
     stop_grace_s: float = 10.0
+    # Retrying a completion Redis did not take: first after this, doubling, capped.
+    complete_backoff_s: float = 0.05
+    complete_max_backoff_s: float = 1.0
 
 
 def now_ms() -> int:
@@ -99,7 +111,10 @@ class DeliveryWorker:
         broker: KafkaBroker,
         config: WorkerConfig | None = None,
         rng: random.Random | None = None,
+        health: DependencyHealth | None = None,
     ) -> None:
+        self.health = health
+        self._completing = 0  # completions waiting for Redis: no reaping, no claiming
         self.queue = queue
         self.store = store
         self.senders = senders
@@ -163,9 +178,17 @@ class DeliveryWorker:
         while not self._stopping:
             self._wake.clear()  # before looking: a wake-up from now on is not lost
             next_due: int | None = None
+            if self._completing:
+                # A finished send is still being recorded: reaping now could hand its job
+                # out again (a second delivery). Wait until Redis took the completion.
+                await asyncio.sleep(self.config.complete_backoff_s)
+                continue
             try:
                 if time.monotonic() - last_reap >= self.config.reap_every_s:
                     last_reap = time.monotonic()
+                    if self._held:  # our leases first: after an outage they may have run out
+                        await self.queue.renew(sorted(self._held), self.owner,
+                                               self._lease_until())
                     if await self.queue.reap(now_ms()):
                         log.info("notify_leases_reclaimed")
                 last_claim = time.monotonic()
@@ -271,12 +294,26 @@ class DeliveryWorker:
                 # and the reaper puts the job back on the due set.
                 self._held.discard(current.id)
                 log.error("notify_attempt_failed", subscription=current.subscription_id,
-                          event_id=current.event_id, error=f"{type(exc).__name__}: {exc}")
+                          event_id=current.event_id, error=describe(exc, 300),
+                          transient=transient_dependency(exc) is not None)
                 return
             self._held.discard(current.id)
             current, chained = nxt, chained + 1
         if chained >= MAX_CHAIN:
             self.wake()
+
+    async def _complete_backoff(self, job: DeliveryJob, tries: int, exc: Exception) -> None:
+        if self.health is not None:
+            self.health.report_down(REDIS, describe(exc, 200))
+        log.warning("notify_complete_retrying", subscription=job.subscription_id,
+                    event_id=job.event_id, tries=tries, error=describe(exc, 200))
+        delay = min(self.config.complete_backoff_s * 2 ** min(tries - 1, 10),
+                    self.config.complete_max_backoff_s)
+        if self.health is not None:
+            with self.health.waiting_on(REDIS):
+                await asyncio.sleep(delay)
+        else:
+            await asyncio.sleep(delay)
 
     async def _attempt(self, job: DeliveryJob, chain: bool) -> DeliveryJob | None:
         attempt = job.attempts + 1
@@ -297,12 +334,34 @@ class DeliveryWorker:
         now = now_ms()
         events = attempt_events(self.topics, job, attempt, decision, result.status_code,
                                 result.error, at)
-        done = await self.queue.complete(
-            job, owner=self.owner, kind=decision.kind, now_ms=now, attempt=attempt,
-            next_ms=now + int(decision.delay_s * 1000), status_code=result.status_code,
-            error=result.error, reason=decision.reason, events=events,
-            chain_lease_until_ms=self._lease_until() if chain else None,
-        )
+        tries = 0
+        try:
+            while True:
+                try:
+                    done = await self.queue.complete(
+                        job, owner=self.owner, kind=decision.kind, now_ms=now,
+                        attempt=attempt, next_ms=now + int(decision.delay_s * 1000),
+                        status_code=result.status_code, error=result.error,
+                        reason=decision.reason, events=events,
+                        chain_lease_until_ms=self._lease_until() if chain else None,
+                    )
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if transient_dependency(exc) is None:
+                        raise
+                    # The send happened; only recording it failed. Keep the job (its lease
+                    # is renewed) and retry until Redis takes it: no second delivery.
+                    tries += 1
+                    if tries == 1:
+                        self._completing += 1
+                    await self._complete_backoff(job, tries, exc)
+        finally:
+            if tries:
+                self._completing -= 1
+        if tries:
+            log.info("notify_complete_recorded", event_id=job.event_id, tries=tries)
         self._outbox_wake.set()
         if decision.kind == "delivered":
             self.delivered += 1

@@ -25,11 +25,13 @@ from carepath_referrals.domain import (
 from carepath_referrals.domain.routing import DEFAULT_ROUTING
 from carepath_referrals.plan_events import plan_events
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.consumer import Delivery
+from carepath_shared.consumer import Delivery, transient_delay
+from carepath_shared.error_text import describe
 from carepath_shared.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
 from carepath_shared.kafka_broker import OutboundEvent
 from carepath_shared.log import get_logger
 from carepath_shared.service import Runtime, subscribe
+from carepath_shared.transient import transient_dependency
 
 log = get_logger(__name__)
 
@@ -92,13 +94,35 @@ async def escalate_overdue(rt: Runtime, store: PlanStore, routing: RoutingTable)
 
 
 async def deadline_loop(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
+    """Sweep every ``carepath_deadline_scan_seconds``.
+
+    A sweep that meets Redis or Kafka away is retried with capped backoff until the
+    dependency answers (not after a whole scan interval, and not counted against anything):
+    each escalation is idempotent (its input id names the referral and its due time), so a
+    sweep cut short and run again escalates nothing twice.
+    """
+    retry = rt.retry_config()
+    waited = 0
     while True:
         try:
             escalated = await escalate_overdue(rt, store, routing)
             if escalated:
                 log.info("referrals_escalated", count=escalated)
+            if waited:
+                log.info("deadline_sweep_resumed", tries=waited)
+            waited = 0
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("deadline_sweep_failed", error=f"{type(exc).__name__}: {exc}")
+            dep = transient_dependency(exc)
+            if dep is not None and not rt.health.stopping:
+                waited += 1
+                rt.health.report_down(dep, describe(exc, 200))
+                if waited == 1 or waited % 20 == 0:
+                    log.warning("deadline_sweep_waiting", dependency=dep, tries=waited,
+                                error=describe(exc, 200))
+                with rt.health.waiting_on(dep):
+                    await asyncio.sleep(transient_delay(waited, retry))
+                continue
+            log.warning("deadline_sweep_failed", error=describe(exc, 300))
         await asyncio.sleep(rt.settings.carepath_deadline_scan_seconds)
