@@ -19,12 +19,15 @@ from pydantic import BaseModel
 from carepath_shared.envelope import Envelope
 from carepath_shared.events import BODY_MODELS, dump_body
 from carepath_shared.settings import Settings
+from carepath_shared.transport_security import kafka_broker_security
 
 
 def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=client_id,
+        # TLS and SASL (SCRAM) from settings, for the producer and every consumer.
+        security=kafka_broker_security(settings),
         enable_idempotence=True,
         acks="all",
         # Sends are awaited together (publish_all), so they batch without lingering; a linger

@@ -21,6 +21,7 @@ from carepath_shared.consumer import Committer, Handler, RetryConfig, reliable_s
 from carepath_shared.http import install_health
 from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
+from carepath_shared.production_guard import enforce as enforce_production_rules
 from carepath_shared.redis_client import make_redis
 from carepath_shared.settings import Settings, get_settings
 from carepath_shared.topics import Topics
@@ -40,6 +41,7 @@ class Runtime:
 
 def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
     settings = settings or get_settings()
+    enforce_production_rules(settings, service)  # CAREPATH_ENV=production: no dev secrets
     return Runtime(
         service=service,
         settings=settings,
