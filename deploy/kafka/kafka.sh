@@ -266,9 +266,9 @@ def client_options() -> dict:
     try:
         from carepath_shared.settings import Settings
         from carepath_shared.transport_security import kafka_client_options
+        return kafka_client_options(Settings())
     except ImportError:
         return {}
-    return kafka_client_options(Settings())
 
 
 async def main(bootstrap: str, budget: float) -> None:

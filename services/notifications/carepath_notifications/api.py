@@ -101,7 +101,8 @@ def register_routes(app: FastAPI, store: SubscriptionStore, tokens: TokenRegistr
             stored = await store.create(sub, principal.subject, datetime.now(UTC))
         except DestinationRefused as exc:  # the SSRF guard; the reason never holds the url
             return problem(422, "webhook destination refused", [
-                {"field": "url", "reason": exc.reason}], slug="destination-refused")
+                {"field": "url", "reason": exc.reason}], slug="destination-refused",
+                title="Webhook destination refused")
         except AlreadyExists as exc:
             existing = exc.existing
             same = (existing.source == "api" and existing.created_by == principal.subject

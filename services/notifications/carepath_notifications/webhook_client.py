@@ -239,7 +239,7 @@ class DirectWebhookClient:
                 if target.tls:
                     reader, writer = await asyncio.open_connection(
                         address, target.port, ssl=self._ssl_context(),
-                        server_hostname=target.host, limit=_READ_CHUNK)
+                        server_hostname=target.host.rstrip("."), limit=_READ_CHUNK)
                 else:
                     reader, writer = await asyncio.open_connection(
                         address, target.port, limit=_READ_CHUNK)
