@@ -49,6 +49,9 @@ class DestinationGuard:
     def __init__(self, allowlist: Allowlist, resolver: Resolver = system_resolver) -> None:
         self.allowlist = allowlist
         self._resolver = resolver
+        # URLs whose host is an IP literal need no resolution, so their answer never
+        # changes: kept (successes only, bounded) to spare the per-request parse.
+        self._literals: dict[str, Pinned] = {}
 
     def check_syntax(self, url: str) -> None:
         """The rules that need no resolution (scheme, userinfo, host spelling)."""
@@ -74,10 +77,15 @@ class DestinationGuard:
     async def check(self, url: str) -> Pinned:
         """:meth:`check_now`, resolving off the event loop (``getaddrinfo`` blocks); an IP
         literal needs no resolution and no thread."""
+        known = self._literals.get(url)
+        if known is not None:
+            return known
         destination = parse_destination(url)
         if destination.literal is not None:
-            check_scheme(destination, self.allowlist)
-            return choose_address(destination, [str(destination.literal)], self.allowlist)
+            pinned = choose_address(destination, [str(destination.literal)], self.allowlist)
+            if len(self._literals) < 4096:
+                self._literals[url] = pinned
+            return pinned
         return await asyncio.to_thread(self.check_now, url)
 
 

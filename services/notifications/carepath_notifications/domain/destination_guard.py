@@ -32,6 +32,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -88,6 +89,7 @@ _V4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 # A host made only of digits, hex numbers and dots is an IPv4 address in some spelling.
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_BAD_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 def _v4_reason(ip: ipaddress.IPv4Address) -> str | None:
@@ -185,9 +187,12 @@ def _normalise_host(raw: str) -> tuple[str, IPAddress | None]:
     return host, None
 
 
+@lru_cache(maxsize=4096)
 def parse_destination(url: str) -> Destination:
-    """Split and normalise ``url``; :class:`DestinationRefused` if it cannot be a webhook."""
-    if any(c.isspace() or ord(c) < 0x20 or c == "\\" for c in url):
+    """Split and normalise ``url``; :class:`DestinationRefused` if it cannot be a webhook.
+
+    Pure, so answers are cached (refusals are not: they raise)."""
+    if _BAD_CHARS.search(url) or any(c.isspace() for c in url):
         raise DestinationRefused("the url contains whitespace, control characters or '\\'")
     try:
         parts = urlsplit(url)
