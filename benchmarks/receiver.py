@@ -20,8 +20,6 @@ import uvicorn
 
 from carepath_shared.webhook_verify import WebhookVerificationError, verify
 
-DEFAULT_SECRET = "whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"
-
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -95,10 +93,10 @@ async def _answer(send: Send, status: int, payload: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument(
-        "--secret", default=os.environ.get("CAREPATH_WEBHOOK_SECRET", DEFAULT_SECRET)
-    )
+    parser.add_argument("--secret", default=os.environ.get("CAREPATH_WEBHOOK_SECRET"))
     args = parser.parse_args()
+    if not args.secret:
+        parser.error("no signing secret: pass --secret or set CAREPATH_WEBHOOK_SECRET")
     uvicorn.run(Receiver(args.secret), host="127.0.0.1", port=args.port,
                 log_level="warning", access_log=False)
 

@@ -5,12 +5,27 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="$ROOT/.venv/bin"
 LOG_DIR="$ROOT/.run/logs"
+SECRET_FILE="$ROOT/.run/webhook-secret"
 mkdir -p "$LOG_DIR"
 
-# A local webhook receiver, unless the caller configured a real one.
+# A local webhook receiver, unless the caller configured a real one. Its signing secret is
+# generated on the first start and kept in .run/webhook-secret (mode 0600): no secret in the
+# repository signs anything. The receiver is on loopback, so it is allowlisted for the
+# notifications service's SSRF guard (which refuses loopback and private addresses otherwise).
 if [[ -z "${CAREPATH_WEBHOOK_URL:-}" ]]; then
-  export CAREPATH_WEBHOOK_URL="http://127.0.0.1:${RECEIVER_PORT:-8099}/webhook"
-  "$BIN/python" -m carepath_cli.webhook_receiver --port "${RECEIVER_PORT:-8099}" \
+  RECEIVER_PORT="${RECEIVER_PORT:-8099}"
+  if [[ ! -s "$SECRET_FILE" ]]; then
+    (umask 077 && "$BIN/python" -c \
+      'from carepath_notifications.domain.signing import generate_secret; print(generate_secret())' \
+      >"$SECRET_FILE.tmp" && mv "$SECRET_FILE.tmp" "$SECRET_FILE")
+    echo "generated the local webhook receiver's secret in $SECRET_FILE"
+  fi
+  chmod 600 "$SECRET_FILE"
+  CAREPATH_WEBHOOK_SECRET="$(cat "$SECRET_FILE")"
+  export CAREPATH_WEBHOOK_SECRET
+  export CAREPATH_WEBHOOK_URL="http://127.0.0.1:$RECEIVER_PORT/webhook"
+  export CAREPATH_WEBHOOK_ALLOWLIST="127.0.0.1:$RECEIVER_PORT${CAREPATH_WEBHOOK_ALLOWLIST:+,$CAREPATH_WEBHOOK_ALLOWLIST}"
+  "$BIN/python" -m carepath_cli.webhook_receiver --port "$RECEIVER_PORT" \
     >"$LOG_DIR/webhook-receiver.log" 2>&1 &
   PIDS=($!)
 else
@@ -44,7 +59,8 @@ Carepath is running.
   pathway        http://127.0.0.1:${PATHWAY_PORT:-8002}   GET /health
   referrals      http://127.0.0.1:${REFERRALS_PORT:-8003}   GET /episodes/{id}/referrals, GET /episodes/{id}/careplan
   notifications  http://127.0.0.1:${NOTIFICATIONS_PORT:-8004}   GET /health
-  webhooks       ${CAREPATH_WEBHOOK_URL}   (receiver log: .run/logs/webhook-receiver.log)
+  webhooks       ${CAREPATH_WEBHOOK_URL}   (receiver log: .run/logs/webhook-receiver.log,
+                 signing secret: .run/webhook-secret, allowlist: ${CAREPATH_WEBHOOK_ALLOWLIST:-none})
   Kafka          ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}    Redis ${REDIS_URL:-redis://127.0.0.1:6379/0}
   logs           .run/logs/
 

@@ -26,6 +26,20 @@
 #                            <repo>/.venv/bin/python if present, else python3
 #   JAVA_HOME                java to use (default: java on PATH; needs 17+)
 #
+# Opt-in TLS + SASL/SCRAM (the variables Carepath's clients read, plus the broker's own):
+#   KAFKA_SECURITY_PROTOCOL  SASL_SSL: the client listener on KAFKA_PORT speaks TLS and takes
+#                            SASL SCRAM-SHA-512 logins only (no plaintext listener); the
+#                            broker talks to itself over it as user `admin`. The KRaft
+#                            controller listener stays plaintext, on 127.0.0.1 only.
+#   KAFKA_SSL_CAFILE         PEM CA certificate(s) the broker trusts (truststore)
+#   KAFKA_BROKER_KEYSTORE_PEM  PEM file: the broker's PKCS#8 private key and certificate chain
+#                            (its names must include 127.0.0.1; Kafka reads PEM keystores)
+#   KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD  the client user, created (SCRAM-SHA-512) when
+#                            storage is first formatted
+#   KAFKA_BROKER_SASL_PASSWORD  the inter-broker `admin` user's password (default: generated
+#                            into $RUN_DIR/kafka/admin.password, mode 0600)
+#   Users added later: kafka-configs --alter --add-config 'SCRAM-SHA-512=[password=...]'.
+#
 # Files: $RUN_DIR/kafka/{kafka.pid, broker.log, broker.log.1, format.log, server.properties,
 #        cluster.id, data/}
 set -euo pipefail
@@ -51,6 +65,9 @@ CONF_FILE="$K_DIR/server.properties"
 CLUSTER_ID_FILE="$K_DIR/cluster.id"
 PORTS_FILE="$K_DIR/formatted-ports"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+SECURITY="${KAFKA_SECURITY_PROTOCOL:-PLAINTEXT}"
+SECURITY_FILE="$K_DIR/formatted-security"
+ADMIN_PASSWORD_FILE="$K_DIR/admin.password"
 
 if [[ -n "${JAVA_HOME:-}" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA="java"; fi
 # Marks our JVM so stop/status find exactly our broker (and never another checkout's).
@@ -134,12 +151,60 @@ fetch_locked() {
 }
 cmd_fetch() { with_lock "$CACHE_DIR.lock" fetch_locked; }
 
+admin_password() {
+  if [[ -n "${KAFKA_BROKER_SASL_PASSWORD:-}" ]]; then echo "$KAFKA_BROKER_SASL_PASSWORD"; return; fi
+  if [[ ! -s "$ADMIN_PASSWORD_FILE" ]]; then
+    mkdir -p "$K_DIR"
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$ADMIN_PASSWORD_FILE")
+  fi
+  cat "$ADMIN_PASSWORD_FILE"
+}
+
+check_security() {
+  case "$SECURITY" in
+    PLAINTEXT) return 0 ;;
+    SASL_SSL) ;;
+    *) die "KAFKA_SECURITY_PROTOCOL=$SECURITY: this script runs PLAINTEXT or SASL_SSL" ;;
+  esac
+  [[ -r "${KAFKA_SSL_CAFILE:-}" ]] || die "SASL_SSL needs KAFKA_SSL_CAFILE (a readable PEM CA file)"
+  [[ -r "${KAFKA_BROKER_KEYSTORE_PEM:-}" ]] || die "SASL_SSL needs KAFKA_BROKER_KEYSTORE_PEM (PEM key + certificate)"
+  [[ -n "${KAFKA_SASL_USERNAME:-}" && -n "${KAFKA_SASL_PASSWORD:-}" ]] || die "SASL_SSL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+  [[ "$KAFKA_SASL_USERNAME" != admin ]] || die "KAFKA_SASL_USERNAME=admin is the broker's own user; pick another"
+}
+
+# The TLS + SCRAM listener instead of the template's PLAINTEXT one.
+secure_listeners() {
+  local admin
+  admin="$(admin_password)"
+  grep -v -E '^(listeners|advertised\.listeners|inter\.broker\.listener\.name|listener\.security\.protocol\.map)=' \
+    "$CONF_FILE.tmp" >"$CONF_FILE.tmp2"
+  cat >>"$CONF_FILE.tmp2" <<CONF
+
+############################# TLS + SASL/SCRAM (KAFKA_SECURITY_PROTOCOL=SASL_SSL) #############################
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin";
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_BROKER_KEYSTORE_PEM
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_SSL_CAFILE
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+ssl.endpoint.identification.algorithm=https
+CONF
+  mv "$CONF_FILE.tmp2" "$CONF_FILE.tmp"
+}
+
 render_config() {
   mkdir -p "$K_DIR"
-  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+  (umask 077 && sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
       -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
       -e "s|@DATA_DIR@|$DATA_DIR|g" \
-      "$SCRIPT_DIR/server.properties.template" >"$CONF_FILE.tmp"
+      "$SCRIPT_DIR/server.properties.template" >"$CONF_FILE.tmp")
+  [[ "$SECURITY" == PLAINTEXT ]] || secure_listeners
   mv "$CONF_FILE.tmp" "$CONF_FILE"
 }
 
@@ -148,6 +213,9 @@ format_storage() {
     # The dynamic quorum stores the controller endpoint in the metadata log at format time.
     if [[ -f "$PORTS_FILE" && "$(cat "$PORTS_FILE")" != "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ]]; then
       die "storage in $DATA_DIR was formatted for ports '$(cat "$PORTS_FILE")' but now KAFKA_PORT/KAFKA_CONTROLLER_PORT are '$KAFKA_PORT $KAFKA_CONTROLLER_PORT'; use the old ports, another RUN_DIR, or '$0 reset'"
+    fi
+    if [[ "$SECURITY" != PLAINTEXT && "$(cat "$SECURITY_FILE" 2>/dev/null || echo PLAINTEXT)" != "$SECURITY" ]]; then
+      die "storage in $DATA_DIR was formatted without SCRAM users; '$0 reset' (or another RUN_DIR) to format it for $SECURITY"
     fi
     return 0
   fi
@@ -161,12 +229,19 @@ format_storage() {
   fi
   cid="$(cat "$CLUSTER_ID_FILE")"
   [[ "$cid" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "bad cluster id '$cid' in $CLUSTER_ID_FILE"
+  local scram=()
+  if [[ "$SECURITY" != PLAINTEXT ]]; then
+    # SCRAM credentials go into the metadata log at format time (KIP-900).
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(admin_password)]"
+           --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USERNAME,password=$KAFKA_SASL_PASSWORD]")
+  fi
   if ! "$JAVA" -Xmx256m -cp "$LIBS_DIR/*" "${JVM_OPTS[@]}" kafka.tools.StorageTool format \
-      --standalone --cluster-id "$cid" --config "$CONF_FILE" >"$FORMAT_LOG" 2>&1; then
+      --standalone --cluster-id "$cid" --config "$CONF_FILE" "${scram[@]}" >"$FORMAT_LOG" 2>&1; then
     tail -n 50 "$FORMAT_LOG" >&2 || true
     die "StorageTool format failed (log: $FORMAT_LOG)"
   fi
   echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" >"$PORTS_FILE"
+  echo "$SECURITY" >"$SECURITY_FILE"
   log "formatted $DATA_DIR (cluster id $cid, standalone KRaft quorum) in $(elapsed "$t0")s"
 }
 
@@ -186,10 +261,22 @@ wait_ready() {
 import asyncio, sys, time
 from aiokafka.admin import AIOKafkaAdminClient
 
+def client_options() -> dict:
+    # TLS/SASL from the environment the services read too (KAFKA_SECURITY_PROTOCOL, ...).
+    try:
+        from carepath_shared.settings import Settings
+        from carepath_shared.transport_security import kafka_client_options
+        return kafka_client_options(Settings())
+    except ImportError:
+        return {}
+
+
 async def main(bootstrap: str, budget: float) -> None:
     deadline = time.monotonic() + budget
+    options = client_options()
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
+                                    **options)
         try:
             await admin.start()
             await admin.list_topics()
@@ -229,6 +316,7 @@ start_locked() {
     die "127.0.0.1:$KAFKA_CONTROLLER_PORT (controller) is in use (set KAFKA_CONTROLLER_PORT)"
   fi
   check_java
+  check_security
   fetch_locked_wrapper
   render_config
   format_storage
@@ -250,7 +338,7 @@ start_locked() {
     die "Kafka did not come up"
   fi
   log "Kafka $KAFKA_VERSION ready on $BOOTSTRAP in $(elapsed "$t0")s (pid $pid, rss $(rss_of "$pid"), log $LOG_FILE)"
-  log "use: export KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP"
+  log "use: export KAFKA_BOOTSTRAP_SERVERS=$BOOTSTRAP (security: $SECURITY)"
   echo "$BOOTSTRAP"
 }
 fetch_locked_wrapper() { with_lock "$CACHE_DIR.lock" fetch_locked; }
@@ -318,7 +406,7 @@ cmd_status() {
 
 cmd_reset() {
   cmd_stop
-  rm -rf "$DATA_DIR" "$CLUSTER_ID_FILE" "$PORTS_FILE"
+  rm -rf "$DATA_DIR" "$CLUSTER_ID_FILE" "$PORTS_FILE" "$SECURITY_FILE"
   log "wiped $DATA_DIR and the cluster id; next start formats new storage"
 }
 

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import orjson
 import redis.asyncio as aioredis
 
+from carepath_shared.redis_client import make_redis
 from carepath_shared.settings import Settings, get_settings
 from carepath_shared.topics import Topics
 
@@ -112,7 +113,7 @@ def _settings_and_ns(namespace: str | None) -> tuple[Settings, str]:
 
 
 async def _with_redis(settings: Settings, fn: Any) -> Any:
-    redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=False)
+    redis = make_redis(settings)
     try:
         return await fn(redis)
     finally:

@@ -32,6 +32,7 @@ from typing import Any
 
 from carepath_shared.settings import get_settings
 from carepath_shared.topics import ALL_TOPICS, Topics
+from carepath_shared.transport_security import kafka_client_options
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -87,14 +88,16 @@ def _consumer(bootstrap: str, reset: str = "earliest") -> Any:
     from aiokafka import AIOKafkaConsumer
 
     return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                            enable_auto_commit=False, auto_offset_reset=reset)
+                            enable_auto_commit=False, auto_offset_reset=reset,
+                            **kafka_client_options(get_settings()))
 
 
 async def partition_map(bootstrap: str, topics: Sequence[str]) -> dict[str, list[int]]:
     """The partitions of each existing topic among ``topics`` (missing ones are left out)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                                **kafka_client_options(get_settings()))
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))

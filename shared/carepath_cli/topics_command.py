@@ -7,14 +7,18 @@ import asyncio
 from carepath_shared.kafka_admin import create_topics, wait_for_kafka
 from carepath_shared.settings import get_settings
 from carepath_shared.topics import Topics
+from carepath_shared.transport_security import kafka_client_options
 
 
 def topics_command(action: str, namespace: str | None = None) -> int:
     settings = get_settings()
     ns = namespace or settings.namespace
     if action == "create":
-        asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers, timeout=60))
-        created = asyncio.run(create_topics(settings.kafka_bootstrap_servers, ns))
+        options = kafka_client_options(settings)
+        asyncio.run(wait_for_kafka(settings.kafka_bootstrap_servers, timeout=60,
+                                   client_options=options))
+        created = asyncio.run(create_topics(settings.kafka_bootstrap_servers, ns,
+                                            client_options=options))
         print(f"topics ready in namespace {ns!r} ({len(created)} created)")
         return 0
     if action == "list":

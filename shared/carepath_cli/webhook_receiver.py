@@ -34,9 +34,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from carepath_shared.webhook_verify import WebhookVerificationError, verify
-
-DEFAULT_SECRET = "whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"
+from carepath_shared.webhook_verify import WebhookVerificationError, decode_secret, verify
 
 
 @dataclass
@@ -152,8 +150,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8099)
+    # No default: the secret is generated per installation (deploy/run-services.sh keeps
+    # it in .run/webhook-secret, mode 0600) or per test.
     parser.add_argument(
-        "--secret", default=os.environ.get("CAREPATH_WEBHOOK_SECRET", DEFAULT_SECRET)
+        "--secret", default=os.environ.get("CAREPATH_WEBHOOK_SECRET"),
+        help="the signing secret (default $CAREPATH_WEBHOOK_SECRET; required)",
     )
     parser.add_argument("--fail-every", type=int, default=0)
     parser.add_argument("--fail-rate", type=float, default=0.0)
@@ -163,6 +164,12 @@ def main() -> None:
     parser.add_argument("--retry-after", default=None)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
+    if not args.secret:
+        parser.error("no signing secret: pass --secret or set CAREPATH_WEBHOOK_SECRET")
+    try:
+        decode_secret(args.secret)
+    except ValueError as exc:
+        parser.error(f"bad signing secret: {exc}")
     plan = FailurePlan(
         fail_every=args.fail_every, fail_rate=args.fail_rate,
         fail_for_requests=args.fail_for_requests, fail_for_seconds=args.fail_for_seconds,

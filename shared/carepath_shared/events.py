@@ -99,6 +99,9 @@ class DeliveryAttempted(_Body):
     outcome: Literal["delivered", "retry", "failed"]
     status_code: int | None = None
     error: str | None = None
+    # A machine-readable cause of a permanent failure: ``destination_refused`` when the
+    # webhook destination was refused (SSRF guard) at connect time.
+    cause: str | None = None
     at: datetime
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -11,12 +13,19 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from carepath_shared.topics import Topics
 
 
-async def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
-    """Return once the broker answers a metadata request; raise TimeoutError otherwise."""
+async def wait_for_kafka(bootstrap: str, timeout: float = 60.0, *,
+                         client_options: Mapping[str, Any] | None = None) -> None:
+    """Return once the broker answers a metadata request; raise TimeoutError otherwise.
+
+    ``client_options``: TLS/SASL keyword arguments
+    (:func:`carepath_shared.transport_security.kafka_client_options`).
+    """
+    opts = dict(client_options or {})
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
+                                    **opts)
         try:
             await admin.start()
             await admin.list_topics()
@@ -29,10 +38,12 @@ async def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"Kafka at {bootstrap} did not answer within {timeout}s: {last!r}")
 
 
-async def create_topics(bootstrap: str, namespace: str) -> list[str]:
+async def create_topics(bootstrap: str, namespace: str, *,
+                        client_options: Mapping[str, Any] | None = None) -> list[str]:
     """Create every topic of the namespace that does not exist yet. Returns those created."""
     topics = Topics(namespace)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    opts = dict(client_options or {})
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **opts)
     await admin.start()
     created: list[str] = []
     try:
@@ -56,13 +67,14 @@ async def create_topics(bootstrap: str, namespace: str) -> list[str]:
     finally:
         await admin.close()
     # Topic metadata propagates asynchronously; wait until every topic is visible.
-    await _wait_visible(bootstrap, [name for name, _ in topics.all()])
+    await _wait_visible(bootstrap, [name for name, _ in topics.all()], opts)
     return created
 
 
-async def _wait_visible(bootstrap: str, names: list[str], timeout: float = 30.0) -> None:
+async def _wait_visible(bootstrap: str, names: list[str], opts: dict[str, Any],
+                        timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **opts)
     await admin.start()
     try:
         while time.monotonic() < deadline:

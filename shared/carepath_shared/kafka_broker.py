@@ -23,6 +23,7 @@ from carepath_shared.observability.metrics import REGISTRY
 from carepath_shared.observability.tracing import kafka_telemetry
 from carepath_shared.producer_reset import is_fatal_producer_error, schedule_reset
 from carepath_shared.settings import Settings
+from carepath_shared.transport_security import kafka_broker_security
 
 
 def make_broker(settings: Settings, client_id: str, service: str | None = None) -> KafkaBroker:
@@ -37,6 +38,8 @@ def make_broker(settings: Settings, client_id: str, service: str | None = None) 
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=client_id,
+        # TLS and SASL (SCRAM) from settings, for the producer and every consumer.
+        security=kafka_broker_security(settings),
         enable_idempotence=True,
         acks="all",
         # Sends are awaited together (publish_all), so they batch without lingering; a linger

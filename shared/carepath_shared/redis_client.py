@@ -16,6 +16,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from carepath_shared.settings import Settings
+from carepath_shared.transport_security import redis_connection_options
 
 RETRY_ON = [ConnectionError, TimeoutError, BusyLoadingError]
 
@@ -32,6 +33,7 @@ def make_redis(settings: Settings) -> aioredis.Redis:
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5),
                     retries=settings.carepath_redis_retries),
         retry_on_error=list(RETRY_ON),
+        **redis_connection_options(settings),
     )
 
 

@@ -30,9 +30,11 @@ from carepath_shared.observability.http_observe import ObserveHTTP
 from carepath_shared.observability.lag_monitor import LagMonitor
 from carepath_shared.observability.metrics import exposition
 from carepath_shared.observability.tracing import configure_tracing, shutdown_tracing
+from carepath_shared.production_guard import enforce as enforce_production_rules
 from carepath_shared.redis_client import make_redis
 from carepath_shared.settings import Settings, get_settings
 from carepath_shared.topics import Topics
+from carepath_shared.transport_security import kafka_client_options
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Runtime:
 
 def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
     settings = settings or get_settings()
+    enforce_production_rules(settings, service)  # CAREPATH_ENV=production: no dev secrets
     broker = make_broker(settings, client_id=f"carepath-{service}", service=service)
     redis = make_redis(settings)
     timeout = settings.carepath_health_probe_timeout_s
@@ -130,6 +133,7 @@ def make_app(
         runtime.settings.kafka_bootstrap_servers,
         runtime.subscriptions,
         interval_s=runtime.settings.carepath_lag_sample_seconds,
+        client_kwargs=kafka_client_options(runtime.settings),
     )
 
     @asynccontextmanager

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,7 +26,15 @@ class Settings(BaseSettings):
     carepath_commit_interval_ms: int = Field(default=200, ge=0)
     carepath_pathway_profile: str = Field(default="seed")
     carepath_webhook_url: str | None = Field(default=None)
-    carepath_webhook_secret: str = Field(default="whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1")
+    # No default: a secret in the repository would let anyone forge the default webhook's
+    # calls. `make run` generates one under .run/ (deploy/run-services.sh).
+    carepath_webhook_secret: SecretStr | None = Field(default=None)
+    # host:port pairs webhooks may reach although they resolve to loopback/private addresses
+    # (and over plain http), comma-separated: "127.0.0.1:8099,hooks.internal:8443".
+    carepath_webhook_allowlist: str = Field(default="")
+    # "production" makes every service refuse development credentials and warn about
+    # plaintext transports (carepath_shared.production_guard).
+    carepath_env: str = Field(default="development")
     carepath_subscriptions_file: str | None = Field(default=None)
     carepath_api_tokens_file: str | None = Field(default=None)
     carepath_routing_file: str | None = Field(default=None)
@@ -68,6 +77,27 @@ class Settings(BaseSettings):
     intake_dependency_timeout_s: float = Field(default=2.0, gt=0)
     intake_max_inflight: int = Field(default=256, ge=1)
     intake_retry_after_s: int = Field(default=2, ge=1)
+    # Transport security (carepath_shared.transport_security). Kafka: PLAINTEXT, SSL,
+    # SASL_PLAINTEXT or SASL_SSL; SASL mechanism SCRAM-SHA-512 (or -256, PLAIN).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512")
+    kafka_sasl_username: str | None = Field(default=None)
+    kafka_sasl_password: SecretStr | None = Field(default=None)
+    kafka_ssl_cafile: str | None = Field(default=None)
+    kafka_ssl_certfile: str | None = Field(default=None)
+    kafka_ssl_keyfile: str | None = Field(default=None)
+    kafka_ssl_check_hostname: bool = Field(default=True)
+    # Redis: REDIS_URL may be rediss://user:password@host:port/0 (TLS + ACL user); the
+    # user and password may come separately instead, and the CA (plus an optional client
+    # certificate) from files.
+    redis_username: str | None = Field(default=None)
+    redis_password: SecretStr | None = Field(default=None)
+    redis_ssl_ca_certs: str | None = Field(default=None)
+    redis_ssl_certfile: str | None = Field(default=None)
+    redis_ssl_keyfile: str | None = Field(default=None)
+    redis_ssl_check_hostname: bool = Field(default=True)
 
     @property
     def namespace(self) -> str:

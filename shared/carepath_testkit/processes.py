@@ -7,7 +7,9 @@ Kafka, one Redis and one namespace.
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -112,12 +114,19 @@ class ServiceProcess:
         return self.proc.returncode
 
 
+def new_webhook_secret() -> str:
+    """A fresh ``whsec_`` signing secret (32 random bytes) for one stack or test."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 @dataclass
 class Stack:
     """The four services plus a webhook receiver, on one namespace."""
 
     namespace: str
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    # The secret the default webhook is signed with and the receiver verifies.
+    webhook_secret: str = ""
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
@@ -154,15 +163,22 @@ def start_stack(
     up, those already started are stopped and the error is raised.
     """
     receiver_port = free_port()
+    extra = dict(extra_env or {})
+    # The receiver is on loopback: allowlisted (the SSRF guard refuses loopback otherwise),
+    # beside whatever the caller allowlists.
+    allow = ",".join(a for a in (f"127.0.0.1:{receiver_port}",
+                                 extra.pop("CAREPATH_WEBHOOK_ALLOWLIST", "")) if a)
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "REDIS_URL": redis_url,
         "CAREPATH_NAMESPACE": namespace,
         "CAREPATH_WEBHOOK_URL": f"http://127.0.0.1:{receiver_port}/webhook",
+        "CAREPATH_WEBHOOK_SECRET": new_webhook_secret(),
+        "CAREPATH_WEBHOOK_ALLOWLIST": allow,
         "CAREPATH_LOG_LEVEL": log_level,
-        **(extra_env or {}),
+        **extra,
     }
-    stack = Stack(namespace)
+    stack = Stack(namespace, webhook_secret=env["CAREPATH_WEBHOOK_SECRET"])
     stack.services["receiver"] = ServiceProcess(
         "receiver",
         module_argv(receiver_module, "--port", str(receiver_port), *receiver_args),

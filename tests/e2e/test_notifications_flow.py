@@ -40,7 +40,6 @@ def text_of(msg: Message) -> str:
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
 
-SECRET = "whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"  # the test receiver's
 PHYSIO = {"Authorization": "Bearer dev-physio-token"}
 COORDINATOR = {"Authorization": "Bearer dev-coordinator-token"}
 EPISODE = {
@@ -127,7 +126,7 @@ def test_an_episode_notifies_its_subscribers(stack: Stack, mailbox: tuple[Mailbo
     notifications = stack["notifications"].url
     created = httpx.post(f"{notifications}/subscriptions", headers=PHYSIO, timeout=10, json={
         "event_types": ["carepath.referral.created.v1"], "channel": "webhook",
-        "url": f"{receiver}/webhook/physio", "secret": SECRET,
+        "url": f"{receiver}/webhook/physio", "secret": stack.webhook_secret,
     })
     assert created.status_code == 201, created.text
     assert created.json()["team"] == "physical_therapy"

@@ -20,6 +20,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from carepath_notifications.domain.destination_guard import DestinationRefused
 from carepath_notifications.domain.signing import generate_secret
 from carepath_notifications.domain.subscription_access import (
     MANAGING_ROLES,
@@ -33,6 +34,7 @@ from carepath_notifications.subscription_store import AlreadyExists, Subscriptio
 from carepath_shared.auth import TokenRegistry
 from carepath_shared.envelope import derive_id
 from carepath_shared.http import error_list
+from carepath_shared.problems import problem
 
 
 class SubscriptionRequest(BaseModel):
@@ -97,6 +99,10 @@ def register_routes(app: FastAPI, store: SubscriptionStore, tokens: TokenRegistr
                                 422)
         try:
             stored = await store.create(sub, principal.subject, datetime.now(UTC))
+        except DestinationRefused as exc:  # the SSRF guard; the reason never holds the url
+            return problem(422, "webhook destination refused", [
+                {"field": "url", "reason": exc.reason}], slug="destination-refused",
+                title="Webhook destination refused")
         except AlreadyExists as exc:
             existing = exc.existing
             same = (existing.source == "api" and existing.created_by == principal.subject

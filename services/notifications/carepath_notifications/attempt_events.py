@@ -33,6 +33,7 @@ def attempt_events(
     status_code: int | None,
     error: str | None,
     at: datetime,
+    cause: str | None = None,
 ) -> list[OutboundEvent]:
     """``notification.attempted`` for the attempt, plus ``notification.failed`` if it died."""
     body = DeliveryAttempted(
@@ -43,6 +44,7 @@ def attempt_events(
         outcome=decision.event_outcome,
         status_code=status_code,
         error=None if decision.kind == "delivered" else (error or decision.reason),
+        cause=None if decision.kind == "delivered" else cause,
         at=at,
     )
     round_ = str(job.redriven)

@@ -9,23 +9,31 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+from typing import NoReturn
 
 from fastapi import FastAPI
 
 from carepath_notifications import handlers
 from carepath_notifications.api import register_routes
+from carepath_notifications.destination_resolver import DestinationGuard
 from carepath_notifications.domain.attempts import AttemptResult
+from carepath_notifications.domain.destination_guard import Allowlist
 from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_notifications.domain.retry_policy import RetryPolicy
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.email_sender import SmtpConfig, send_email
 from carepath_notifications.job_queue import JobQueue
 from carepath_notifications.stream import register_stream
-from carepath_notifications.subscription_store import SubscriptionStore, file_subscriptions
+from carepath_notifications.subscription_store import (
+    SubscriptionStore,
+    file_subscriptions,
+    refused_file_destinations,
+)
 from carepath_notifications.webhook_client import WebhookClient, make_webhook_client
 from carepath_notifications.webhook_sender import send_webhook
 from carepath_notifications.worker import DeliveryWorker, Sender, WorkerConfig
 from carepath_shared.auth import TokenRegistry
+from carepath_shared.log import configure_logging, get_logger
 from carepath_shared.service import Runtime, make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
 
@@ -48,7 +56,37 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def make_senders(settings: Settings, client: WebhookClient) -> dict[str, Sender]:
+def make_guard(settings: Settings) -> DestinationGuard:
+    """The webhook destination guard: ``CAREPATH_WEBHOOK_ALLOWLIST`` and ``getaddrinfo``."""
+    return DestinationGuard(Allowlist.parse(settings.carepath_webhook_allowlist))
+
+
+def _refuse_to_start(setting: str, reason: str, settings: Settings) -> NoReturn:
+    configure_logging(SERVICE, settings.carepath_log_level)
+    get_logger(SERVICE).error("configuration_refused", setting=setting, reason=reason)
+    raise SystemExit(78)
+
+
+def checked_file_subscriptions(settings: Settings, guard: DestinationGuard
+                               ) -> list[Subscription]:
+    """The file subscriptions (and the default webhook), each destination checked; the
+    service does not start with a refused one (one log line per refusal, exit 78)."""
+    try:
+        subs = file_subscriptions(settings)
+    except ValueError as exc:
+        _refuse_to_start("CAREPATH_SUBSCRIPTIONS_FILE", str(exc)[:300], settings)
+    refused = refused_file_destinations(subs, guard)
+    for sub_id, reason in refused:
+        configure_logging(SERVICE, settings.carepath_log_level)
+        get_logger(SERVICE).error("webhook_destination_refused", subscription=sub_id,
+                                  reason=reason, setting="CAREPATH_WEBHOOK_ALLOWLIST")
+    if refused:
+        raise SystemExit(78)
+    return subs
+
+
+def make_senders(settings: Settings, client: WebhookClient,
+                 guard: DestinationGuard) -> dict[str, Sender]:
     smtp = SmtpConfig(
         host=settings.carepath_smtp_host,
         port=settings.carepath_smtp_port,
@@ -59,7 +97,7 @@ def make_senders(settings: Settings, client: WebhookClient) -> dict[str, Sender]
 
     async def webhook(sub: Subscription, job: DeliveryJob) -> AttemptResult:
         assert sub.url is not None and sub.secret is not None  # the model guarantees both
-        return await send_webhook(client, sub.url, sub.secret.get_secret_value(),
+        return await send_webhook(client, guard, sub.url, sub.secret.get_secret_value(),
                                   job.message_id, job.body)
 
     async def email(sub: Subscription, job: DeliveryJob) -> AttemptResult:
@@ -72,12 +110,17 @@ def make_senders(settings: Settings, client: WebhookClient) -> dict[str, Sender]
 def create_app(settings: Settings | None = None) -> FastAPI:
     rt = make_runtime(SERVICE, settings)
     s = rt.settings
-    store = SubscriptionStore(rt.redis, s.namespace, file_subscriptions(s))
+    try:
+        guard = make_guard(s)
+    except ValueError as exc:
+        _refuse_to_start("CAREPATH_WEBHOOK_ALLOWLIST", str(exc), s)
+    store = SubscriptionStore(rt.redis, s.namespace, checked_file_subscriptions(s, guard),
+                              guard=guard)
     queue = JobQueue(rt.redis, s.namespace, s.carepath_notify_endpoint_concurrency)
     client = make_webhook_client(s.carepath_notify_http_timeout_s,
                                  max_idle=s.carepath_notify_max_inflight)
     worker = DeliveryWorker(
-        queue, store, make_senders(s, client), retry_policy(s), rt.topics, rt.broker,
+        queue, store, make_senders(s, client, guard), retry_policy(s), rt.topics, rt.broker,
         WorkerConfig(max_inflight=s.carepath_notify_max_inflight, lease_s=s.carepath_notify_lease_s,
                      poll_s=s.carepath_notify_poll_s),
         health=rt.health,

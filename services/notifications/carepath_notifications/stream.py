@@ -43,6 +43,7 @@ from carepath_shared.events import CARE_PLAN_UPDATED, PATHWAY_STATUS
 from carepath_shared.log import get_logger
 from carepath_shared.settings import Settings
 from carepath_shared.topics import Topics
+from carepath_shared.transport_security import kafka_client_options
 
 log = get_logger(__name__)
 
@@ -79,6 +80,7 @@ class StreamReader:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id="carepath-notifications-stream",
+            **kafka_client_options(settings),
         )
         self.partitions: dict[TopicPartition, Partition] = {}
         self._closed = False

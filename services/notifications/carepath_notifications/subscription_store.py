@@ -18,6 +18,11 @@ Two read paths:
 
 Secrets are stored with the subscription (the sender needs them to sign); they are never
 returned by the API after creation.
+
+Webhook destinations pass the destination guard (:mod:`.destination_resolver`) when they are
+made: API subscriptions in :meth:`SubscriptionStore.create` (:class:`DestinationRefused`, which
+the API answers with 422 naming ``url``), file subscriptions at start-up
+(:func:`refused_file_destinations`; the service does not start with one refused).
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
+from carepath_notifications.destination_resolver import DestinationGuard, ResolutionFailed
+from carepath_notifications.domain.destination_guard import DestinationRefused
 from carepath_notifications.domain.subscription_index import SubscriptionIndex
 from carepath_notifications.domain.subscriptions import Subscription, load_subscriptions
 from carepath_shared.log import get_logger
@@ -50,6 +56,9 @@ def file_subscriptions(settings: Settings) -> list[Subscription]:
     if settings.carepath_subscriptions_file:
         subs.extend(load_subscriptions(settings.carepath_subscriptions_file))
     if settings.carepath_webhook_url:
+        if settings.carepath_webhook_secret is None:
+            raise ValueError("CAREPATH_WEBHOOK_URL is set but CAREPATH_WEBHOOK_SECRET is not "
+                             "(no default secret: generate one, see deploy/run-services.sh)")
         subs.append(
             Subscription(
                 id=DEFAULT_WEBHOOK_ID,
@@ -58,10 +67,30 @@ def file_subscriptions(settings: Settings) -> list[Subscription]:
                 event_types=["carepath.referral.*"],
                 channel="webhook",
                 url=settings.carepath_webhook_url,
-                secret=SecretStr(settings.carepath_webhook_secret),
+                secret=settings.carepath_webhook_secret,
             )
         )
     return subs
+
+
+def refused_file_destinations(subs: list[Subscription], guard: DestinationGuard
+                              ) -> list[tuple[str, str]]:
+    """(subscription id, reason) for every file webhook whose destination is refused.
+
+    A host that does not resolve right now is only logged: the sender checks again before
+    each connection.
+    """
+    refused: list[tuple[str, str]] = []
+    for sub in subs:
+        if sub.channel != "webhook" or sub.url is None:
+            continue
+        try:
+            guard.check_now(sub.url)
+        except DestinationRefused as exc:
+            refused.append((sub.id, exc.reason))
+        except ResolutionFailed as exc:
+            log.warning("webhook_destination_unresolved", subscription=sub.id, error=str(exc))
+    return refused
 
 
 @dataclass(frozen=True)
@@ -90,8 +119,10 @@ class AlreadyExists(Exception):
 
 class SubscriptionStore:
     def __init__(self, redis: aioredis.Redis, namespace: str,
-                 fixed: list[Subscription], *, refresh_s: float = REFRESH_S) -> None:
+                 fixed: list[Subscription], *, guard: DestinationGuard,
+                 refresh_s: float = REFRESH_S) -> None:
         self._redis = redis
+        self._guard = guard
         self._hash = rkey(namespace, "notify", "subs")
         self._version_key = rkey(namespace, "notify", "subs", "version")
         self._channel = rkey(namespace, "notify", "subs", "changed")
@@ -207,9 +238,15 @@ class SubscriptionStore:
 
     async def create(self, sub: Subscription, created_by: str, at: datetime
                      ) -> StoredSubscription:
-        """Store ``sub``; :class:`AlreadyExists` if its id is taken (by file or API)."""
+        """Store ``sub``; :class:`AlreadyExists` if its id is taken (by file or API),
+        :class:`DestinationRefused` if its webhook destination is not allowed."""
         if sub.id in self._fixed:
             raise AlreadyExists(self._fixed[sub.id])
+        if sub.channel == "webhook" and sub.url is not None:
+            try:
+                await self._guard.check(sub.url)
+            except ResolutionFailed as exc:
+                raise DestinationRefused("the host does not resolve") from exc
         stored = StoredSubscription(sub, "api", created_by, at.isoformat())
         added = await self._redis.hsetnx(self._hash, sub.id, _encode(stored))
         if not added:

@@ -65,8 +65,11 @@ class WebhookTimeout(WebhookError):
 
 
 class WebhookClient(Protocol):
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]
-                   ) -> WebhookResponse: ...
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], *,
+                   address: str | None = None) -> WebhookResponse:
+        """POST ``body`` to ``url``; with ``address``, connect to that IP (the one the
+        destination guard checked) while ``Host`` and TLS verification use the URL's host."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -97,6 +100,10 @@ def parse_target(url: str) -> Target:
         path = f"{path}?{parts.query}"
     return Target(tls=tls, host=parts.hostname, port=parts.port or (443 if tls else 80),
                   host_header=parts.netloc.rpartition("@")[2], path=path)
+
+
+# (tls, host, port, address connected to): idle connections are kept per origin and address.
+Origin = tuple[bool, str, int, str]
 
 
 class _Stale(Exception):
@@ -180,7 +187,7 @@ class DirectWebhookClient:
         self.keepalive_s = keepalive_s
         self.max_body = max_body
         self._ssl = ssl_context
-        self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
+        self._idle: dict[Origin, list[_Connection]] = {}
         self._idle_count = 0
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -190,14 +197,15 @@ class DirectWebhookClient:
             self._ssl = ctx
         return self._ssl
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]
-                   ) -> WebhookResponse:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], *,
+                   address: str | None = None) -> WebhookResponse:
         target = parse_target(url)
+        origin = (*target.origin, address or target.host)
         while True:
-            conn = self._checkout(target)
+            conn = self._checkout(origin)
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(target)
+                conn = await self._connect(target, address or target.host)
             try:
                 async with asyncio.timeout(self.timeout_s):
                     response, reusable = await conn.exchange(target, body, headers,
@@ -219,29 +227,30 @@ class DirectWebhookClient:
                 conn.close()
                 raise
             if reusable:
-                self._checkin(target, conn)
+                self._checkin(origin, conn)
             else:
                 conn.close()
             return response
 
-    async def _connect(self, target: Target) -> _Connection:
+    async def _connect(self, target: Target, address: str) -> _Connection:
+        """Connect to ``address`` (an IP the guard checked); TLS verifies ``target.host``."""
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 if target.tls:
                     reader, writer = await asyncio.open_connection(
-                        target.host, target.port, ssl=self._ssl_context(),
-                        server_hostname=target.host, limit=_READ_CHUNK)
+                        address, target.port, ssl=self._ssl_context(),
+                        server_hostname=target.host.rstrip("."), limit=_READ_CHUNK)
                 else:
                     reader, writer = await asyncio.open_connection(
-                        target.host, target.port, limit=_READ_CHUNK)
+                        address, target.port, limit=_READ_CHUNK)
         except TimeoutError as exc:
             raise WebhookTimeout("ConnectTimeout") from exc
         except OSError as exc:
             raise WebhookError(f"ConnectError: {exc}") from exc
         return _Connection(reader, writer)
 
-    def _checkout(self, target: Target) -> _Connection | None:
-        idle = self._idle.get(target.origin)
+    def _checkout(self, origin: Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
             self._idle_count -= 1
@@ -250,13 +259,13 @@ class DirectWebhookClient:
             conn.close()
         return None
 
-    def _checkin(self, target: Target, conn: _Connection) -> None:
+    def _checkin(self, origin: Origin, conn: _Connection) -> None:
         if self._idle_count >= self.max_idle:
             self._evict()
         if self._idle_count >= self.max_idle:
             conn.close()
             return
-        self._idle.setdefault(target.origin, []).append(conn)
+        self._idle.setdefault(origin, []).append(conn)
         self._idle_count += 1
 
     def _evict(self) -> None:
@@ -295,8 +304,12 @@ class HttpxWebhookClient:
             limits=httpx.Limits(max_connections=max_idle, max_keepalive_connections=max_idle),
         )
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]
-                   ) -> WebhookResponse:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], *,
+                   address: str | None = None) -> WebhookResponse:
+        # Through a proxy the proxy connects, so ``address`` cannot be pinned here: the
+        # destination was checked before the call, and the proxy must enforce egress rules
+        # of its own (docs/security.md).
+        del address
         try:
             async with self._client.stream("POST", url, content=body,
                                            headers=headers) as response:

@@ -333,7 +333,7 @@ class DeliveryWorker:
         at = datetime.now(UTC)
         now = now_ms()
         events = attempt_events(self.topics, job, attempt, decision, result.status_code,
-                                result.error, at)
+                                result.error, at, result.cause)
         tries = 0
         try:
             while True:
@@ -376,7 +376,7 @@ class DeliveryWorker:
         else:
             log.warning("notification_dead_lettered", subscription=job.subscription_id,
                         event_id=job.event_id, attempt=attempt, status=result.status_code,
-                        reason=(decision.reason or "")[:200])
+                        cause=result.cause, reason=(decision.reason or "")[:200])
         if not done.applied:
             log.info("notification_result_superseded", subscription=job.subscription_id,
                      event_id=job.event_id)

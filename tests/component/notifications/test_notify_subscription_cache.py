@@ -15,12 +15,17 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from carepath_notifications.destination_resolver import DestinationGuard
+from carepath_notifications.domain.destination_guard import Allowlist
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.subscription_store import SubscriptionStore
 
 pytestmark = [pytest.mark.redis]
 
 CREATED = "carepath.referral.created.v1"
+# Only email subscriptions are created here; the guard refuses every webhook (no resolver).
+GUARD = DestinationGuard(Allowlist(), lambda host, port: [])
+
 FILE_SUB = Subscription(
     id="from-file", subscriber="EHR", kind="system", event_types=["carepath.referral.*"],
     channel="webhook", url="https://ehr.example/hook", secret=SecretStr("whsec_" + "QUFB" * 11),
@@ -44,8 +49,8 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 def stores(redis: aioredis.Redis, refresh_s: float = 3600.0
            ) -> tuple[SubscriptionStore, SubscriptionStore]:
     ns = f"sc{uuid.uuid4().hex[:8]}"
-    return (SubscriptionStore(redis, ns, [FILE_SUB], refresh_s=refresh_s),
-            SubscriptionStore(redis, ns, [FILE_SUB], refresh_s=refresh_s))
+    return (SubscriptionStore(redis, ns, [FILE_SUB], guard=GUARD, refresh_s=refresh_s),
+            SubscriptionStore(redis, ns, [FILE_SUB], guard=GUARD, refresh_s=refresh_s))
 
 
 class Counting:

@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from carepath_notifications.api import register_routes
+from carepath_notifications.destination_resolver import DestinationGuard
+from carepath_notifications.domain.destination_guard import Allowlist
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.subscription_store import SubscriptionStore
 from carepath_shared.auth import Principal, TokenRegistry
@@ -34,6 +36,17 @@ FILE_SUB = Subscription(
 )
 HOOK = {"event_types": ["carepath.referral.*"], "channel": "webhook",
         "url": "https://radiology.example/hook"}
+# A stub resolver (nothing is looked up, nothing connected to): the example names resolve to
+# a public address, "rebind.example" to the cloud metadata address.
+STUB_DNS = {"radiology.example": ["93.184.215.14"], "ehr.example": ["93.184.215.14"],
+            "rebind.example": ["169.254.169.254"], "localhost": ["127.0.0.1"]}
+
+
+def stub_resolver(host: str, port: int) -> list[str]:
+    return STUB_DNS.get(host, ["93.184.215.14"])
+
+
+GUARD = DestinationGuard(Allowlist.parse("127.0.0.1:8099"), stub_resolver)
 
 
 def auth(who: str) -> dict[str, str]:
@@ -52,7 +65,7 @@ class Api:
 async def api(redis_url: str) -> AsyncIterator[Api]:
     redis = aioredis.Redis.from_url(redis_url)
     ns = f"api{uuid.uuid4().hex[:8]}"
-    store = SubscriptionStore(redis, ns, [FILE_SUB])
+    store = SubscriptionStore(redis, ns, [FILE_SUB], guard=GUARD)
     app = FastAPI()
     register_routes(app, store, TOKENS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -115,7 +128,7 @@ async def test_creating_is_idempotent_and_conflicts_are_refused(api: Api) -> Non
 
 
 async def test_invalid_input_names_fields_without_echoing_them(api: Api) -> None:
-    bad = {**HOOK, "url": "http://evil.example/hook", "secret": "short-secret-value"}
+    bad = {**HOOK, "url": "https://ops@evil.example/hook", "secret": "short-secret-value"}
     r = await api.client.post("/subscriptions", json=bad, headers=auth("coord"))
     assert r.status_code == 422
     fields = {e["field"] for e in r.json()["errors"]}
@@ -124,6 +137,40 @@ async def test_invalid_input_names_fields_without_echoing_them(api: Api) -> None
     r = await api.client.post("/subscriptions", json={"channel": "sms"}, headers=auth("coord"))
     assert r.status_code == 422
     assert {"event_types", "channel"} <= {e["field"] for e in r.json()["errors"]}
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:6379/",  # the observed probe of Redis
+    "https://127.0.0.1:8003/",  # another service's port
+    "https://[::1]/hook",
+    "https://[::ffff:127.0.0.1]/hook",
+    "https://10.0.0.5/hook",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://2130706433/hook",
+    "https://0177.0.0.1/hook",
+    "http://good@127.0.0.1:8099/webhook",
+    "https://localhost./hook",
+    "https://rebind.example/hook",  # a name that resolves to a link-local address
+    "http://radiology.example/hook",  # plain http off the allowlist
+])
+async def test_ssrf_destinations_are_refused_naming_url_without_echoing_it(
+        api: Api, url: str) -> None:
+    r = await api.client.post("/subscriptions", json={**HOOK, "url": url},
+                              headers=auth("coord"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json") or \
+        "errors" in r.json()
+    assert [e["field"] for e in r.json()["errors"]] == ["url"]
+    assert r.json()["errors"][0]["reason"]
+    host = url.split("//", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    assert url not in r.text and host not in r.text
+    assert await api.store.all() == [await api.store.get("from-file")]  # nothing stored
+
+
+async def test_an_allowlisted_receiver_may_be_subscribed_over_http(api: Api) -> None:
+    r = await api.client.post("/subscriptions", headers=auth("coord"), json={
+        **HOOK, "url": "http://127.0.0.1:8099/webhook"})
+    assert r.status_code == 201, r.text
 
 
 async def test_removal_rules(api: Api) -> None:
@@ -150,7 +197,8 @@ async def test_api_subscriptions_persist_in_redis_for_every_instance(api: Api) -
     created = r.json()
     hook = (await api.client.post("/subscriptions", json=HOOK, headers=auth("radiology"))
             ).json()
-    other = SubscriptionStore(api.redis, api.ns, [FILE_SUB])  # another process, or a restart
+    # another process, or a restart
+    other = SubscriptionStore(api.redis, api.ns, [FILE_SUB], guard=GUARD)
     seen = {s.subscription.id: s for s in await other.all()}
     assert set(seen) == {"from-file", created["id"], hook["id"]}
     assert seen[created["id"]].subscription.kind == "coordinator"

@@ -23,9 +23,10 @@ from carepath_shared.events import (
 )
 from carepath_shared.kafka_admin import create_topics
 from carepath_shared.kafka_broker import OutboundEvent, build_event
+from carepath_testkit.processes import new_webhook_secret
 from support.processes import ServiceProcess, free_port
 
-SECRET = "whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"
+SECRET = new_webhook_secret()  # this test session's receivers and subscriptions share it
 COORDINATOR = {"Authorization": "Bearer dev-coordinator-token"}
 RADIOLOGY = {"Authorization": "Bearer dev-radiology-token"}
 SURGERY = {"Authorization": "Bearer dev-surgery-token"}
@@ -50,10 +51,16 @@ def base_env(ns: str, kafka: str, redis_url: str) -> dict[str, str]:
     }
 
 
+def allowlist(*receivers: ServiceProcess) -> dict[str, str]:
+    """The environment that allowlists these loopback receivers for the SSRF guard."""
+    return {"CAREPATH_WEBHOOK_ALLOWLIST": ",".join(f"127.0.0.1:{r.port}" for r in receivers)}
+
+
 def start_receiver(ns: str, name: str, *args: str) -> ServiceProcess:
     port = free_port()
     proc = ServiceProcess(f"receiver-{name}", "carepath_cli.webhook_receiver", port,
-                          {"CAREPATH_NAMESPACE": ns}, ["--port", str(port), *args])
+                          {"CAREPATH_NAMESPACE": ns, "CAREPATH_WEBHOOK_SECRET": SECRET},
+                          ["--port", str(port), *args])
     proc.start(health_path="/received")
     return proc
 

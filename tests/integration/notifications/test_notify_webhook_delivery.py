@@ -31,6 +31,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from notify_support import (
     Jobs,
+    allowlist,
     base_env,
     new_namespace,
     referral_created,
@@ -91,7 +92,7 @@ def run(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathF
         webhook_sub("recoverable", f"{b.url}/webhook/recoverable"),
     ]
     path = write_subscriptions(tmp_path_factory.mktemp("subs") / "subs.json", subs)
-    env = {**base_env(ns, kafka_bootstrap, redis_url),
+    env = {**base_env(ns, kafka_bootstrap, redis_url), **allowlist(a, b),
            "CAREPATH_SUBSCRIPTIONS_FILE": path,
            "CAREPATH_NOTIFY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
            "CAREPATH_NOTIFY_HTTP_TIMEOUT_S": "1"}

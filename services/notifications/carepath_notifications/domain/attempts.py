@@ -26,6 +26,8 @@ class AttemptResult:
     status_code: int | None = None
     error: str | None = None
     retry_after: str | None = None
+    # A machine-readable cause kind for permanent refusals (``destination_refused``).
+    cause: str | None = None
 
 
 @dataclass(frozen=True)

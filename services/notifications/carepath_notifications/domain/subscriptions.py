@@ -20,10 +20,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from carepath_notifications.domain.destination_guard import parse_destination
 from carepath_shared.webhook_verify import decode_secret
 
 Kind = Literal["team", "coordinator", "system"]
@@ -31,7 +31,6 @@ Channel = Literal["webhook", "email"]
 
 _SEGMENT = re.compile(r"^(\*|[a-z0-9_]+)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def validate_pattern(pattern: str) -> str:
@@ -78,14 +77,15 @@ class Subscription(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
+        # The shape only (scheme, no userinfo, host spelling, port): whether the destination
+        # is allowed needs the allowlist and a resolution, the guard's job
+        # (carepath_notifications.destination_resolver) when the subscription is made and
+        # before every connection.
         if value is None:
             return None
-        parts = urlsplit(value)
-        host = parts.hostname or ""
-        if not host or parts.username or parts.password:
-            raise ValueError("webhook url needs a host and no credentials")
-        if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK):
-            raise ValueError("webhook url must be https (plain http only for loopback)")
+        if len(value) > 2048:
+            raise ValueError("webhook url is longer than 2048 characters")
+        parse_destination(value)  # DestinationRefused is a ValueError naming the reason
         return value
 
     @field_validator("email")
