@@ -53,6 +53,7 @@ run: infra-up console-web
 stop: infra-down
 
 test: infra-up lint console-web chromium
+	cd services/console && npm test
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest tests
 
 test-unit: install

@@ -10,6 +10,7 @@ go to docs/console/.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 import uuid
@@ -50,6 +51,11 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def console(kafka_bootstrap: str, redis_url: str, chromium_path: str) -> Iterator[Console]:
     from carepath_shared.kafka_admin import create_topics
+
+    reuse = os.environ.get("CAREPATH_CONSOLE_TEST_STACK")
+    if reuse:  # local iteration only: a stack already started by the same harness
+        yield Console.from_file(reuse)
+        return
 
     # Not of the generated-namespace shape that every test session deletes when it ends
     # (a parallel session on a shared broker would delete it under us); removed here instead.

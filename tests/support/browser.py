@@ -33,6 +33,19 @@ class Console:
     def url(self) -> str:
         return self.console.url
 
+    @classmethod
+    def from_file(cls, path: str) -> Console:
+        """A stack another process started (``{"ns", "<service>": url}``), for iterating."""
+        import json
+
+        data = json.loads(Path(path).read_text())
+        stack = Stack(data["ns"])
+        for name, url in data.items():
+            if name != "ns":
+                port = int(url.rsplit(":", 1)[1])
+                stack.services[name] = ServiceProcess(name, f"carepath_{name}.main", port, {})
+        return cls(stack, stack.services.pop("console"))
+
     def submit(self, episode: dict[str, Any]) -> str:
         r = httpx.post(f"{self.stack['intake'].url}/episodes", json=episode, headers=EHR,
                        timeout=15)

@@ -96,13 +96,8 @@ def plan_events(
 
 
 def care_plan_view(plan: CarePlan) -> dict[str, Any]:
-    """The plan as teams read it: referrals without their full audit trail (``revision``
-    counts it; ``accepted_at`` is when the referral was last accepted, for dashboards)."""
+    """The plan as teams read it: referrals without their full audit trail."""
     data = plan.model_dump(mode="json", exclude={"applied_events"})
     for ref in data["referrals"].values():
-        history = ref.pop("history", [])
-        ref["revision"] = len(history)
-        ref["accepted_at"] = next(
-            (e["at"] for e in reversed(history) if e.get("action") == "accept"), None
-        )
+        ref["revision"] = len(ref.pop("history", []))
     return data

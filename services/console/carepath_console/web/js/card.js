@@ -71,7 +71,7 @@ export function referralCard(ref, me, onChanged, tag = "li") {
         el("div", {}, el("dt", {}, "Due"), el("dd", {}, el("span", { class: `due ${due.cls}`, "data-due": ref.due_at }, due.text))),
         ref.claimed_by ? el("div", {}, el("dt", {}, "Claimed by"), el("dd", {}, ref.claimed_by)) : null,
         ref.decline_reason ? el("div", {}, el("dt", {}, "Declined because"), el("dd", {}, ref.decline_reason)) : null),
-      ref.rationale ? el("p", { class: "rationale" }, ref.rationale) : null,
+      ref.rationale && tag === "li" ? el("p", { class: "rationale" }, ref.rationale) : null,
     ));
   const actions = el("div", { class: "actions", role: "group", "aria-label": `Actions for ${stepName(ref.step)}` });
   const slot = el("div");
@@ -84,6 +84,7 @@ export function referralCard(ref, me, onChanged, tag = "li") {
     try {
       await post(`/api/referrals/${encodeURIComponent(ref.referral_id)}/${action}`, body);
       announce(`${stepName(ref.step)}: ${action} done`);
+      slot.replaceChildren();
       onChanged();
     } catch (problem) {
       if (formEl) showErrors(formEl, problem);

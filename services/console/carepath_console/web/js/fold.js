@@ -1,6 +1,10 @@
 // The dashboard's state: the latest care plan of every episode, folded from the stream.
 // Idempotent: a plan version not newer than the one held is ignored, and each referral is
 // kept at its highest revision, so a replayed or resent event never counts twice.
+// Acceptance time: a referral whose status and business status are both "accepted" was last
+// changed by the accept itself, so its updated_at is the acceptance time; it is kept across
+// the referral's later revisions. (A referral accepted and moved on before the dashboard
+// first saw it has no known acceptance time and is left out of the median.)
 export function emptyState() { return { episodes: new Map(), referrals: new Map() }; }
 
 export function foldPlan(state, plan) {
@@ -10,7 +14,11 @@ export function foldPlan(state, plan) {
   state.episodes.set(plan.episode_id, { version: plan.version || 0, urgent: !!plan.urgent });
   for (const [rid, ref] of Object.entries(plan.referrals || {})) {
     const old = state.referrals.get(rid);
-    if (!old || (ref.revision || 0) >= (old.revision || 0)) state.referrals.set(rid, { ...ref, episode_id: plan.episode_id });
+    if (!old || (ref.revision || 0) >= (old.revision || 0)) {
+      const acceptedNow = ref.status === "accepted" && ref.business_status === "accepted";
+      const acceptedAt = acceptedNow ? ref.updated_at : (old && old.accepted_at) || null;
+      state.referrals.set(rid, { ...ref, episode_id: plan.episode_id, accepted_at: acceptedAt });
+    }
   }
   return true;
 }
