@@ -86,7 +86,7 @@ def browser(chromium_path: str) -> Iterator[Any]:
         b.close()
 
 PAIN = "pain@example.org"
-PHYSIO = "physio@example.org"
+PSYCHOLOGY = "psychology@example.org"
 SURGERY = "surgery@example.org"
 COORDINATOR = "coordinator@example.org"
 DASHBOARD = "dashboard@example.org"
@@ -215,22 +215,25 @@ def test_a_team_sees_only_its_own_cards_and_episodes(console: Console, browser: 
                       is not None, timeout=60)
     p = plan(console, ep)
     assert p is not None
-    assert all(r["team"] != "physical_therapy" for r in p["referrals"].values())
+    # Psychology holds no referral on it, now or earlier (no reroute, no decline).
+    assert all(r["team"] != "psychology" and not r["routing_history"]
+               for r in p["referrals"].values())
 
-    physio = sign_in(browser, console, PHYSIO)
-    physio.goto("/worklist?queue=open")
-    physio.wait_for_selector("ul.cards > li")
-    teams = physio.locator("li.card dd").all_inner_texts()
-    assert "Interventional pain" not in teams
-    assert physio.locator(f'a:text-is("{ep}")').count() == 0
+    psych = sign_in(browser, console, PSYCHOLOGY)
+    psych.goto("/worklist?queue=open")
+    psych.wait_for_function("document.body.dataset.rendered")
+    cards = psych.locator("li.card")
+    teams = {cards.nth(i).get_attribute("data-team") for i in range(cards.count())}
+    assert teams <= {"psychology"}, teams
+    assert psych.locator(f'a:text-is("{ep}")').count() == 0
     # Guessing the address of another team's episode shows nothing of it.
-    physio.goto(f"/episodes/{ep}")
-    physio.wait_for_selector("h1")
-    wait_until(lambda: physio.locator("[data-nothing], [data-plan-version]").count() > 0,
+    psych.goto(f"/episodes/{ep}")
+    psych.wait_for_selector("h1")
+    wait_until(lambda: psych.locator("[data-nothing], [data-plan-version]").count() > 0,
                timeout=15)
-    assert physio.locator("[data-nothing]").count() == 1, "another team's episode was shown"
-    assert physio.locator("[data-recommendation]").count() == 0
-    screenshot(physio, "nothing-here")
+    assert psych.locator("[data-nothing]").count() == 1, "another team's episode was shown"
+    assert psych.locator("[data-recommendation]").count() == 0
+    screenshot(psych, "nothing-here")
 
 
 def _inbox_truth(console: Console) -> Counter[str]:
@@ -324,7 +327,7 @@ def test_no_serious_accessibility_violation_on_any_screen(console: Console,
     assert all(not v for v in found.values()), found
 
 
-def test_claim_accept_and_schedule_with_the_keyboard_only(console: Console,
+def test_claim_accept_and_complete_with_the_keyboard_only(console: Console,
                                                          browser: Any) -> None:
     ep = new_episode(console, "keys")
     assert wait_until(lambda: referral_of(console, ep, "diagnostic.medial_branch_block")
@@ -359,12 +362,21 @@ def test_claim_accept_and_schedule_with_the_keyboard_only(console: Console,
     page.wait_for_selector(f'{base} button[data-action="accept"]')
     tab_to(f'{base} button[data-action="accept"]')
     page.keyboard.press("Enter")
-    page.wait_for_selector(f'{base} button[data-action="schedule"]')
-    tab_to(f'{base} button[data-action="schedule"]')
+    page.wait_for_selector(f'{base} button[data-action="complete"]')
+    tab_to(f'{base} button[data-action="complete"]')
     page.keyboard.press("Enter")
-    page.wait_for_selector(f'{base} input[name="when"]:focus')
-    page.keyboard.type("2030-06-01T09:30")
+    page.wait_for_selector(f'{base} input[name="relief_percent"]')
+    assert page.evaluate("document.activeElement.name") == "relief_percent"
+    page.keyboard.type("85")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "anesthetic"
+    page.keyboard.press("ArrowDown")
     tab_to(f'{base} form button[type="submit"]')
     page.keyboard.press("Enter")
-    assert wait_until(lambda: (referral_of(console, ep, "diagnostic.medial_branch_block")
-                               or {}).get("business_status") == "scheduled", timeout=30)
+
+    def completed() -> dict[str, Any]:
+        return referral_of(console, ep, "diagnostic.medial_branch_block") or {}
+
+    assert wait_until(lambda: completed().get("status") == "completed", timeout=30)
+    assert completed()["outcome"] == {"kind": "medial_branch_block", "relief_percent": 85,
+                                      "anesthetic": "lidocaine"}

@@ -59,7 +59,7 @@ function formBody(action, ref) {
 export function referralCard(ref, me, onChanged, tag = "li") {
   const due = countdown(ref.due_at);
   const title = el("h2", {}, stepName(ref.step));
-  const card = el(tag, { class: "card", "data-referral": ref.referral_id, "data-step": ref.step, "data-status": ref.status },
+  const card = el(tag, { class: "card", "data-referral": ref.referral_id, "data-step": ref.step, "data-status": ref.status, "data-team": ref.team },
     el("article", { "aria-label": `${stepName(ref.step)}, episode ${ref.episode_id}` },
       title,
       el("dl", { class: "meta" },

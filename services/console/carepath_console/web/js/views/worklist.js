@@ -63,8 +63,18 @@ export function worklistView(root, me, live, { coordinator }) {
       steps = page.steps;
       drawTabs(cur, page.counts); drawFilters(cur);
       summary.textContent = `${page.total} referral${page.total === 1 ? "" : "s"} in “${QUEUES[cur.queue]}”, page ${page.page} of ${page.pages}`;
+      // Keep the keyboard user's place: a live refresh must not drop the focus.
+      const active = document.activeElement;
+      const was = active && list.contains(active) ? { rid: active.closest("[data-referral]")?.dataset.referral,
+        action: active.dataset.action, href: active.getAttribute("href") } : null;
       list.replaceChildren(...(page.items.length ? page.items.map((r) => referralCard(r, me, refresh))
         : [el("li", { class: "empty" }, "Nothing in this queue.")]));
+      if (was && was.rid) {
+        const box = list.querySelector(`[data-referral="${CSS.escape(was.rid)}"]`);
+        const again = box && (was.action ? box.querySelector(`[data-action="${was.action}"]`)
+          : was.href ? box.querySelector(`a[href="${CSS.escape(was.href)}"]`) : null);
+        (again || box?.querySelector("button, a") || list).focus?.();
+      }
       pager.replaceChildren(
         el("button", { type: "button", disabled: page.page <= 1, onclick: () => setQuery({ page: String(page.page - 1) }) }, "Previous page"),
         el("span", {}, `Page ${page.page} of ${page.pages}`),
