@@ -36,7 +36,7 @@ from support.browser import (
 from support.observe import wait_until
 from support.processes import start_stack
 
-pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="session")
