@@ -126,7 +126,9 @@ def run(bootstrap: str, redis_url: str, log_dir: Path, n: int = 5000,
         renders = []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-            ctx = browser.new_context(base_url=console.url)
+            # bypass_csp: Playwright's wait_for_function evaluates a string (the app's CSP
+            # forbids eval); the page itself is unchanged.
+            ctx = browser.new_context(base_url=console.url, bypass_csp=True)
             ctx.add_cookies([{"name": "carepath-session", "value": str(sid),
                               "url": console.url, "httpOnly": True, "sameSite": "Strict"}])
             page = ctx.new_page()
