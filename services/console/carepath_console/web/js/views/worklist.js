@@ -59,7 +59,9 @@ export function worklistView(root, me, live, { coordinator }) {
     loading = true; pending = false;
     const cur = q();
     try {
-      const page = await get("/api/worklist", { ...cur, size: 50 });
+      // A coordinator's "my team" view is their own team's queue (the API returns all teams).
+      const team = coordinator ? cur.team : me.role === "team_member" ? "" : me.team;
+      const page = await get("/api/worklist", { ...cur, team, size: 50 });
       steps = page.steps;
       drawTabs(cur, page.counts); drawFilters(cur);
       summary.textContent = `${page.total} referral${page.total === 1 ? "" : "s"} in “${QUEUES[cur.queue]}”, page ${page.page} of ${page.pages}`;
