@@ -226,6 +226,11 @@ def test_a_team_sees_only_its_own_cards_and_episodes(console: Console, browser: 
     teams = {cards.nth(i).get_attribute("data-team") for i in range(cards.count())}
     assert teams <= {"psychology"}, teams
     assert psych.locator(f'a:text-is("{ep}")').count() == 0
+    # An unknown episode and another team's episode look the same: nothing here.
+    psych.goto("/episodes/no-such-episode-0000")
+    psych.wait_for_selector("[data-nothing]")
+    unknown_text = psych.inner_text("main")
+    screenshot(psych, "nothing-here")
     # Guessing the address of another team's episode shows nothing of it.
     psych.goto(f"/episodes/{ep}")
     psych.wait_for_selector("h1")
@@ -233,7 +238,7 @@ def test_a_team_sees_only_its_own_cards_and_episodes(console: Console, browser: 
                timeout=15)
     assert psych.locator("[data-nothing]").count() == 1, "another team's episode was shown"
     assert psych.locator("[data-recommendation]").count() == 0
-    screenshot(psych, "nothing-here")
+    assert psych.inner_text("main") == unknown_text
 
 
 def _inbox_truth(console: Console) -> Counter[str]:
