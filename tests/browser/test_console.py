@@ -67,7 +67,12 @@ def console(kafka_bootstrap: str, redis_url: str, chromium_path: str) -> Iterato
     except Exception:
         stack.stop()
         raise
-    yield Console(stack, proc)
+    c = Console(stack, proc)
+    # Warm up: the consumers have joined their groups once one episode went all the way, so
+    # the tests time the console's live path, not a cold start on a busy machine.
+    warm = c.submit({**MBB_EPISODE, "episode_id": f"warmup-{uuid.uuid4().hex[:8]}"})
+    assert wait_until(lambda: bool((plan(c, warm) or {}).get("referrals")), timeout=240)
+    yield c
     proc.stop()
     stack.stop()
     topics = {t for t in asyncio.run(_topics(kafka_bootstrap)) if t.startswith(f"{ns}.")}
