@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: all install infra-up infra-down run stop test test-unit lint bench topics clean
+.PHONY: all install infra-up infra-down run stop test test-unit lint bench topics clean console-web chromium
 
 all: install
 
@@ -19,6 +19,19 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The console's web app: plain ES modules (no build step); npm ci installs its pinned
+# packages (axe-core for the accessibility tests) from the committed package-lock.json.
+CONSOLE_WEB := services/console/node_modules/.installed
+$(CONSOLE_WEB): services/console/package.json services/console/package-lock.json
+	cd services/console && npm ci --no-audit --no-fund
+	@touch $(CONSOLE_WEB)
+
+console-web: $(CONSOLE_WEB)
+
+# Debian's Chromium for the browser tests (never a browser download).
+chromium:
+	bash deploy/chromium.sh
 
 # Kafka (from Maven Central jars, KRaft) and Redis (Debian's redis-server), unless
 # KAFKA_BOOTSTRAP_SERVERS / REDIS_URL point elsewhere; then the topics.
@@ -34,13 +47,14 @@ infra-down:
 topics: install
 	$(BIN)/carepath topics create
 
-run: infra-up
+run: infra-up console-web
 	bash deploy/run-services.sh
 
 stop: infra-down
 
-test: infra-up lint
-	$(BIN)/python -m pytest tests
+test: infra-up lint console-web chromium
+	cd services/console && npm test
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest tests
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

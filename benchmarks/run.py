@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--burst-concurrency", type=int, default=64)
     p.add_argument("--skip", default=_env("BENCH_SKIP", ""))
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--console-referrals", type=int,
+                   default=int(_env("BENCH_CONSOLE_REFERRALS", "5000")))
     p.add_argument("--stall-timeout", type=float, default=90.0,
                    help="give up a phase after this many seconds without progress")
     p.add_argument("--log-level", default=_env("BENCH_SERVICE_LOG_LEVEL", "INFO"),
@@ -194,6 +196,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             )
             extra_topics += base.pop("topics")
             result["baseline"] = base
+        if "console" not in skip:
+            from benchmarks import console
+
+            print(f"console: {args.console_referrals} open referrals, first render", flush=True)
+            result["console"] = await asyncio.to_thread(console.run, bootstrap, redis_url,
+                                                        log_dir, args.console_referrals)
         if "pipeline" in result and "baseline" in result:
             result["comparison"] = report.compare(result["pipeline"], result["baseline"])
         if "profile" not in skip and args.profile_episodes > 0:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the four services in the foreground of this shell; Ctrl-C (or SIGTERM) stops them
+# Starts the four services and the console in the foreground of this shell; Ctrl-C (or SIGTERM) stops them
 # cleanly. Kafka and Redis must be up (`make infra-up` does it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,7 +32,7 @@ else
   PIDS=()
 fi
 
-for svc in intake pathway referrals notifications; do
+for svc in intake pathway referrals notifications console; do
   "$BIN/carepath-$svc" >"$LOG_DIR/$svc.log" 2>&1 &
   PIDS+=($!)
 done
@@ -45,7 +45,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-for port in ${INTAKE_PORT:-8001} ${PATHWAY_PORT:-8002} ${REFERRALS_PORT:-8003} ${NOTIFICATIONS_PORT:-8004}; do
+for port in ${INTAKE_PORT:-8001} ${PATHWAY_PORT:-8002} ${REFERRALS_PORT:-8003} ${NOTIFICATIONS_PORT:-8004} ${CONSOLE_PORT:-8000}; do
   for _ in $(seq 1 60); do
     if curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1; then break; fi
     sleep 0.5
@@ -55,6 +55,7 @@ done
 cat <<MSG
 
 Carepath is running.
+  console        http://127.0.0.1:${CONSOLE_PORT:-8000}   the web console (sign in as a development identity)
   intake         http://127.0.0.1:${INTAKE_PORT:-8001}   POST /episodes, POST /episodes/{id}/outcomes
   pathway        http://127.0.0.1:${PATHWAY_PORT:-8002}   GET /health
   referrals      http://127.0.0.1:${REFERRALS_PORT:-8003}   GET /episodes/{id}/referrals, GET /episodes/{id}/careplan
