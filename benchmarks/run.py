@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import engine, machine, report
+from benchmarks import engine, machine, redis_memory, report
 from benchmarks.baseline import run_baseline
 from benchmarks.kafka_io import PRODUCER_SETTINGS, delete_topics
 from benchmarks.memory import find_pid
@@ -177,6 +177,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 log_level=args.log_level, stall_timeout=args.stall_timeout, namespace=ns,
                 extra_pids=infra_pids,
             )
+            # Redis memory per episode, over the keys the pipeline phases left behind.
+            result["redis_memory"] = await redis_memory.measure(
+                redis_url, ns, sum(ph["episodes"] for ph in result["pipeline"]["phases"]))
         if "baseline" not in skip:
             ns = f"bench{run_id}raw"
             sizes = _hop_sizes(result.get("pipeline"))
