@@ -290,10 +290,13 @@ def render(report: dict[str, Any]) -> str:
                              "throughput ratio")
 
     mem_rows = []
-    mems = [(section, report[section]["memory"]) for section in ("pipeline", "baseline")
-            if section in report]
+    mems: list[tuple[str, Any]] = [(section, report[section]["memory"])
+                                   for section in ("pipeline", "baseline")
+                                   if section in report]
     if "baseline" in report and "batched" in report["baseline"]:
         mems.append(("baseline", report["baseline"]["batched"]["memory"]))
+    if "backfill" in report:
+        mems.append(("backfill", report["backfill"]["memory"]))
     for section, mem in mems:
         for name, val in mem["processes"].items():
             mem_rows.append([f"{section}: {name}", val["start_mb"], val["peak_mb"],
@@ -306,6 +309,26 @@ def render(report: dict[str, Any]) -> str:
             mem = report["pipeline"]["memory"]
             parts.append(f"pipeline window {mem['window_s']} s; machine CPU "
                          f"{mem['machine_cpu_percent_all_cores']}% of all cores on average")
+
+    if "backfill" in report:
+        bf = report["backfill"]
+        pw = bf["pathway"]
+        done = "all" if bf["complete"] else f"{bf['care_plans_updated']:,} of"
+        parts.append(f"\nBACKFILL  {bf['episodes']:,} stored episodes re-evaluated under "
+                     f"profile {bf['profile']} ({bf['command']}); {done} "
+                     f"{bf['episodes']:,} care plans updated")
+        parts.append(table(
+            ["stage", "episodes/s", "seconds from start"],
+            [["pathway: recommendations published", pw["episodes_per_s"],
+              pw["seconds_to_last_recommendation"]],
+             ["referrals: care plans updated", bf["episodes_per_s"],
+              bf["seconds_to_last_care_plan"]]],
+        ))
+        if not bf["complete"]:
+            parts.append(f"not complete within the budget of {bf['max_seconds']} s (or "
+                         "stalled): at the rate measured all of them would take "
+                         f"{bf['projected_seconds_for_all']} s")
+        parts.append(f"seeding the stored episodes took {bf['seed_seconds']} s (not counted)")
 
     if "redis_memory" in report:
         rm = report["redis_memory"]

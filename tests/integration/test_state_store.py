@@ -62,3 +62,24 @@ async def test_racing_writers_lose_no_update(store: StateStore) -> None:
     stored = await store.get("ep")
     assert stored.data == {"n": 40}
     assert stored.version == 40
+
+
+async def test_seen_keeps_a_bounded_window_that_still_dedupes_redeliveries(
+    store: StateStore,
+) -> None:
+    from carepath_shared.state_store import SEEN_LIMIT
+
+    total = SEEN_LIMIT + 10
+    for i in range(total):
+        await store.process("ep", f"in-{i}", counter_fold)
+        await store.mark_published("ep", f"in-{i}")
+    stored = await store.get("ep")
+    # Bounded: only the newest SEEN_LIMIT input ids are kept, oldest dropped first.
+    assert len(stored.seen) == SEEN_LIMIT
+    assert stored.seen == [f"in-{i}" for i in range(total - SEEN_LIMIT, total)]
+    # Any input inside the window redelivered (a replayed partition tail) changes nothing.
+    for i in (total - 1, total - 2, total - SEEN_LIMIT):
+        assert await store.process("ep", f"in-{i}", counter_fold) == []
+    assert (await store.get("ep")).data == {"n": total}
+    # One that fell out of the window is no longer recognised (documented limit).
+    assert await store.process("ep", "in-0", counter_fold) != []

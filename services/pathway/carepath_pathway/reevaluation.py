@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import orjson
+
 from carepath_pathway.domain import Profile, get_profile
 from carepath_pathway.episode_state import EpisodeState, on_reevaluation
 from carepath_pathway.handlers import outbound_events
@@ -196,5 +198,5 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     configure_logging("pathway-reevaluation", settings.carepath_log_level)
     result = asyncio.run(run(settings, args.profile, args.request_id, args.concurrency))
-    print(result.as_dict(), flush=True)
+    print(orjson.dumps(result.as_dict()).decode(), flush=True)
     return 1 if result.failed else 0
