@@ -110,7 +110,7 @@ def register(rt: Runtime) -> None:
         outputs = await run_and_publish(
             store, episode_id, d.envelope.id, fold, partial(publish_all, rt.broker)
         )
-        log.info("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
+        log.debug("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
                  published=len(outputs))
 
     subscribe(
