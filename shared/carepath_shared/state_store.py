@@ -141,9 +141,12 @@ class StateStore:
     async def mark_published(self, key: str, input_id: str) -> None:
         """Record that the outputs of ``input_id`` (the key's last input) are on Kafka, and
         drop its outbox (a later input's outbox holds its own copy of anything pending)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.published_key(key), input_id.encode())
+        # One round trip, no transaction needed: the outbox goes first, and an outbox gone
+        # with no marker yet (a crash in between) reads as nothing pending, which is true:
+        # this runs only after the publish.
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(self.outbox_key(key, input_id))
+            pipe.set(self.published_key(key), input_id.encode())
             await pipe.execute()
 
     async def get(self, key: str) -> StoredState:
@@ -173,9 +176,10 @@ class StateStore:
         for _ in range(max_retries):
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
-                    # The published marker is watched too: a mark_published landing between
-                    # our reads and our write (it deletes the outbox we read) aborts us.
-                    await pipe.watch(skey, pkey)
+                    # A mark_published landing between our reads needs no abort: it deletes
+                    # the outbox only after the publish, so reading it gone means published,
+                    # and reading it still there republishes events with the same ids.
+                    await pipe.watch(skey)
                     values: Any = await pipe.mget(skey, pkey)
                     current, published = values
                     state = StoredState.from_bytes(current)
