@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
+# The harness starts three stacks and two relay chains: minutes on a busy shared machine.
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def report(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPa
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url},
         capture_output=True,
         text=True,
-        timeout=480,
+        timeout=840,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((out / "report.json").read_text())
