@@ -14,6 +14,12 @@
   (t0 -> t1 -> t2 -> t3) like Carepath's three consuming hops (pathway, referrals,
   notifications) and run as three processes at once, sized per hop from the pipeline run's
   mean record sizes.
+* **Batched raw relay** (``relay --batched``): the same chain, consuming with ``getmany`` (up
+  to ``max_records`` per poll), decoding and transforming every record of the batch, handing
+  each output to the producer with ``send`` (not awaited one by one), then one ``flush`` and
+  one wait for every delivery of the batch, and only then one commit of the batch's offsets.
+  This is what a hop costs when it takes its round trips per batch instead of per message:
+  the floor a batching Carepath hop is measured against.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ from carepath_testkit.episodes import episode_mix
 from carepath_testkit.kafka_reading import end_offsets
 
 # ---------------------------------------------------------------- the relay process
+
+BATCH_RECORDS = 500  # records per getmany of the batched relay
 
 
 async def relay(bootstrap: str, src: str, dst: str, group: str, out_bytes: int,
@@ -106,6 +114,50 @@ async def relay(bootstrap: str, src: str, dst: str, group: str, out_bytes: int,
         await producer.stop()
 
 
+async def batched_relay(bootstrap: str, src: str, dst: str, group: str, out_bytes: int,
+                        max_records: int = 500) -> None:
+    """``getmany`` -> decode and transform -> ``send`` each -> one flush -> commit the batch."""
+    consumer = AIOKafkaConsumer(
+        src, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        auto_offset_reset="earliest", max_poll_records=max_records, session_timeout_ms=10000,
+        heartbeat_interval_ms=1000,
+    )
+    producer = make_producer(bootstrap)
+    await producer.start()
+    await consumer.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    pad = "x" * max(0, out_bytes - 64)
+    announced = False
+    try:
+        while not stop.is_set():
+            if not announced and consumer.assignment():
+                print("ready", flush=True)
+                announced = True
+            batch = await consumer.getmany(timeout_ms=200, max_records=max_records)
+            if not batch:
+                continue
+            deliveries: list[asyncio.Future[Any]] = []
+            offsets: dict[TopicPartition, int] = {}
+            for tp, records in batch.items():
+                for msg in records:
+                    body = orjson.loads(msg.value or b"{}")
+                    out = orjson.dumps({"id": body.get("episode_id") or body.get("id"),
+                                        "pad": pad})
+                    deliveries.append(await producer.send(dst, out, key=msg.key,
+                                                          headers=list(msg.headers)))
+                offsets[tp] = records[-1].offset + 1
+            await producer.flush()
+            await asyncio.gather(*deliveries)  # every record acknowledged (acks=all)
+            # Commit after the effect: the whole batch's offsets in one round trip.
+            assigned = consumer.assignment()
+            await consumer.commit({tp: o for tp, o in offsets.items() if tp in assigned})
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
 # ---------------------------------------------------------------- the parent side
 
 
@@ -117,23 +169,30 @@ class RelayChain:
     log_dir: Path
     commit_every: int = 1
     commit_interval_ms: int = 0
+    batched: bool = False
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @property
+    def prefix(self) -> str:
+        return f"{self.namespace}.{'batched' if self.batched else 'relay'}"
+
+    @property
     def topics(self) -> list[str]:
-        return [f"{self.namespace}.relay{i}" for i in range(len(self.out_bytes) + 1)]
+        return [f"{self.prefix}{i}" for i in range(len(self.out_bytes) + 1)]
 
     def _spawn(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        name = self.prefix.rsplit(".", 1)[-1]
         for hop, size in enumerate(self.out_bytes):
-            with open(self.log_dir / f"{self.namespace}-relay{hop + 1}.log", "ab") as log:
+            with open(self.log_dir / f"{self.namespace}-{name}{hop + 1}.log", "ab") as log:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "benchmarks.baseline", "relay",
                      "--bootstrap", self.bootstrap, "--src", self.topics[hop],
                      "--dst", self.topics[hop + 1],
-                     "--group", f"{self.namespace}-relay{hop + 1}", "--out-bytes", str(size),
+                     "--group", f"{self.namespace}-{name}{hop + 1}", "--out-bytes", str(size),
                      "--commit-every", str(self.commit_every),
-                     "--commit-interval-ms", str(self.commit_interval_ms)],
+                     "--commit-interval-ms", str(self.commit_interval_ms),
+                     *(["--batched"] if self.batched else [])],
                     stdout=subprocess.PIPE, stderr=log, text=True, env=os.environ.copy(),
                 ))
 
@@ -146,7 +205,8 @@ class RelayChain:
                 raise RuntimeError(f"relay did not start: {line!r}")
 
     def pids(self) -> dict[str, int]:
-        return {f"relay{i + 1}": p.pid for i, p in enumerate(self.procs)}
+        name = "batched relay" if self.batched else "relay"
+        return {f"{name}{i + 1}": p.pid for i, p in enumerate(self.procs)}
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -178,7 +238,8 @@ async def run_relay_phase(
         return sum(ends.values()) - last_topic_start
 
     label = "saturation" if offered is None else f"{offered:g}/s"
-    bar = tqdm(total=len(episodes), desc=f"raw relay {label:>9}", unit="msg",
+    kind = "batched" if chain.batched else "raw relay"
+    bar = tqdm(total=len(episodes), desc=f"{kind} {label:>9}", unit="msg",
                dynamic_ncols=True, mininterval=1.0)
 
     def progress(n: int) -> None:
@@ -344,17 +405,11 @@ async def run_baseline(
                                       iterations=max(5, min(150, n)))
     every, interval_ms = carepath_commit_discipline()
     chain = RelayChain(namespace, bootstrap, out_bytes, log_dir, every, interval_ms)
-    results: list[dict[str, Any]] = []
-    await chain.start()
-    try:
-        with RssSampler(chain.pids()) as sampler:
-            for name, count, offered in phases:
-                episodes = [prepare(e) for e in
-                            episode_mix(count, seed=seed, prefix=f"{namespace}-{name}")]
-                results.append(await run_relay_phase(chain, name, episodes, offered,
-                                                     stall_timeout=stall_timeout))
-    finally:
-        await asyncio.to_thread(chain.stop)
+    results, memory = await _run_chain(chain, phases, namespace=namespace, seed=seed,
+                                       stall_timeout=stall_timeout)
+    batched_chain = RelayChain(namespace, bootstrap, out_bytes, log_dir, batched=True)
+    batched_results, batched_memory = await _run_chain(
+        batched_chain, phases, namespace=namespace, seed=seed, stall_timeout=stall_timeout)
     return {
         "namespace": namespace,
         "relay": {
@@ -371,9 +426,34 @@ async def run_baseline(
         "producer": producer,
         "publish_patterns": patterns,
         "phases": results,
-        "memory": sampler.summary(),
-        "topics": [producer_topic, *chain.topics],
+        "memory": memory,
+        "batched": {
+            "discipline": f"getmany (up to {BATCH_RECORDS} records) -> orjson decode/encode "
+                          "-> send() each, not awaited -> one flush and one wait per batch "
+                          "-> commit the batch's offsets",
+            "max_records": BATCH_RECORDS,
+            "phases": batched_results,
+            "memory": batched_memory,
+        },
+        "topics": [producer_topic, *chain.topics, *batched_chain.topics],
     }
+
+
+async def _run_chain(chain: RelayChain, phases: list[tuple[str, int, float | None]], *,
+                     namespace: str, seed: int, stall_timeout: float
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    await chain.start()
+    try:
+        with RssSampler(chain.pids()) as sampler:
+            for name, count, offered in phases:
+                episodes = [prepare(e) for e in
+                            episode_mix(count, seed=seed, prefix=f"{chain.prefix}-{name}")]
+                results.append(await run_relay_phase(chain, name, episodes, offered,
+                                                     stall_timeout=stall_timeout))
+    finally:
+        await asyncio.to_thread(chain.stop)
+    return results, sampler.summary()
 
 
 def main() -> None:
@@ -387,7 +467,13 @@ def main() -> None:
     r.add_argument("--out-bytes", type=int, required=True)
     r.add_argument("--commit-every", type=int, default=1)
     r.add_argument("--commit-interval-ms", type=int, default=0)
+    r.add_argument("--batched", action="store_true",
+                   help="getmany, send without awaiting each, one flush and commit per batch")
     args = parser.parse_args()
+    if args.batched:
+        asyncio.run(batched_relay(args.bootstrap, args.src, args.dst, args.group,
+                                  args.out_bytes, BATCH_RECORDS))
+        return
     asyncio.run(relay(args.bootstrap, args.src, args.dst, args.group, args.out_bytes,
                       args.commit_every, args.commit_interval_ms))
 

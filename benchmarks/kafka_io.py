@@ -222,10 +222,12 @@ async def wait_for(
     stall_timeout: float,
     on_progress: Callable[[int], None] | None = None,
     interval: float = 0.5,
+    deadline: float | None = None,
 ) -> tuple[int, bool]:
     """Poll ``count`` until it reaches ``target``; returns (last count, reached).
 
-    Gives up after ``stall_timeout`` seconds without progress.
+    Gives up after ``stall_timeout`` seconds without progress, or at ``deadline``
+    (``time.monotonic()``).
     """
     last = -1
     last_change = time.monotonic()
@@ -235,6 +237,8 @@ async def wait_for(
             on_progress(current)
         if current >= target:
             return current, True
+        if deadline is not None and time.monotonic() >= deadline:
+            return current, False
         if current != last:
             last, last_change = current, time.monotonic()
         elif time.monotonic() - last_change > stall_timeout:

@@ -18,16 +18,34 @@ def _phase(phases: list[dict[str, Any]], offered: Any) -> dict[str, Any] | None:
 
 
 def compare(pipeline: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
-    """Carepath against the raw relay chain: throughput per hop and latency, as ratios.
+    """Carepath against both raw relay chains: throughput per hop and latency, as ratios.
 
     A ratio is Carepath / raw: below 1 for throughput means Carepath is slower; above 1 for
-    latency means Carepath takes longer.
+    latency means Carepath takes longer. ``throughput_at_saturation`` and
+    ``latency_at_offered_rate`` compare with the per-message (``send_and_wait``) relay;
+    the ``..._batched`` keys with the batched relay (``getmany``, one flush per batch).
     """
-    out: dict[str, Any] = {"note": "ratio = carepath / raw relay"}
+    out: dict[str, Any] = {"note": "ratio = carepath / raw relay (per-message relay; the "
+                                   "*_batched keys: the batched relay)"}
+    tp, lat = _against(pipeline, baseline["phases"])
+    if tp:
+        out["throughput_at_saturation"] = tp
+    out["latency_at_offered_rate"] = lat
+    batched = baseline.get("batched")
+    if batched:
+        tp_b, lat_b = _against(pipeline, batched["phases"])
+        if tp_b:
+            out["throughput_at_saturation_batched"] = tp_b
+        out["latency_at_offered_rate_batched"] = lat_b
+    return out
+
+
+def _against(pipeline: dict[str, Any], raw_phases: list[dict[str, Any]]
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    tp: dict[str, Any] = {}
     cp_sat = _phase(pipeline["phases"], "saturation")
-    raw_sat = _phase(baseline["phases"], "saturation")
+    raw_sat = _phase(raw_phases, "saturation")
     if cp_sat and raw_sat:
-        tp: dict[str, Any] = {}
         for name, hop in HOPS:
             c = cp_sat["hop_busy_rate"][f"{name}_msgs_per_s"]
             r = raw_sat["hop_busy_rate"][f"{hop}_msgs_per_s"]
@@ -35,12 +53,11 @@ def compare(pipeline: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any
         c = cp_sat["throughput"]["episodes_completed_per_s"]
         r = raw_sat["throughput"]["end_to_end_msgs_per_s"]
         tp["end_to_end"] = {"carepath_msgs_per_s": c, "raw_msgs_per_s": r, "ratio": ratio(c, r)}
-        out["throughput_at_saturation"] = tp
     lat: dict[str, Any] = {}
     for cp in pipeline["phases"]:
         if isinstance(cp["offered"], str):  # saturation, or the intake HTTP phase
             continue
-        raw = _phase(baseline["phases"], cp["offered"])
+        raw = _phase(raw_phases, cp["offered"])
         if raw is None:
             continue
         entry: dict[str, Any] = {"kept_up": {"carepath": cp.get("kept_up"),
@@ -56,8 +73,7 @@ def compare(pipeline: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any
                 for q in ("p50", "p99")
             }
         lat[f"{cp['offered']:g}/s"] = entry
-    out["latency_at_offered_rate"] = lat
-    return out
+    return tp, lat
 
 
 def write(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -221,54 +237,70 @@ def render(report: dict[str, Any]) -> str:
             parts.append(table(["records per message", "one by one", "together"], rows))
             parts.append("offset commit per message, ms p50/p95/p99/max: "
                          + _lat(pp["commit_per_message"]))
-        rows = []
-        for ph in b["phases"]:
-            h = ph["hop_latency"]
-            r = ph["hop_busy_rate"]
-            rows.append([_offered(ph["offered"]), ph["messages"], ph.get("kept_up"),
-                         ph["throughput"]["end_to_end_msgs_per_s"],
-                         _lat(ph["latency"]["end_to_end"]), _lat(h["hop1"]), _lat(h["hop2"]),
-                         _lat(h["hop3"]), r["hop1_msgs_per_s"], r["hop2_msgs_per_s"],
-                         r["hop3_msgs_per_s"], ph["complete"]])
-        parts.append("\nraw relay chain: latency ms (p50/p95/p99/max), busy rate msgs/s")
-        parts.append(table(["offered", "msgs", "kept up", "e2e/s", "end to end", "hop1", "hop2",
-                            "hop3",
-                            "hop1/s", "hop2/s", "hop3/s", "complete"], rows))
+        relays = [("raw relay chain (send_and_wait per message)", b["phases"])]
+        if "batched" in b:
+            relays.append((f"batched raw relay chain ({b['batched']['discipline']})",
+                           b["batched"]["phases"]))
+        for title, relay_phases in relays:
+            rows = []
+            for ph in relay_phases:
+                h = ph["hop_latency"]
+                r = ph["hop_busy_rate"]
+                rows.append([_offered(ph["offered"]), ph["messages"], ph.get("kept_up"),
+                             ph["throughput"]["end_to_end_msgs_per_s"],
+                             _lat(ph["latency"]["end_to_end"]), _lat(h["hop1"]),
+                             _lat(h["hop2"]), _lat(h["hop3"]), r["hop1_msgs_per_s"],
+                             r["hop2_msgs_per_s"], r["hop3_msgs_per_s"], ph["complete"]])
+            parts.append(f"\n{title}: latency ms (p50/p95/p99/max), busy rate msgs/s")
+            parts.append(table(["offered", "msgs", "kept up", "e2e/s", "end to end", "hop1",
+                                "hop2", "hop3", "hop1/s", "hop2/s", "hop3/s", "complete"],
+                               rows))
 
     if "comparison" in report:
         c = report["comparison"]
-        parts.append("\nCOMPARISON  carepath / raw relay")
-        tp = c.get("throughput_at_saturation", {})
-        if tp:
-            parts.append(table(
-                ["throughput at saturation", "carepath msgs/s", "raw msgs/s", "ratio"],
-                [[k, val["carepath_msgs_per_s"], val["raw_msgs_per_s"], val["ratio"]]
-                 for k, val in tp.items()],
-            ))
-        rows = []
-        for rate_label, entry in c.get("latency_at_offered_rate", {}).items():
-            kept = entry.get("kept_up", {})
-            label = rate_label + ("" if kept.get("carepath") else " *")
-            for hop, qs in entry.items():
-                if hop == "kept_up":
-                    continue
-                rows.append([label, hop, qs["p50"]["carepath_ms"], qs["p50"]["raw_ms"],
-                             qs["p50"]["ratio"], qs["p99"]["carepath_ms"], qs["p99"]["raw_ms"],
-                             qs["p99"]["ratio"]])
-        if rows:
-            parts.append("")
-            parts.append(table(["offered", "latency of", "carepath p50", "raw p50", "ratio",
-                                "carepath p99", "raw p99", "ratio"], rows))
-            parts.append("* Carepath did not keep up with this rate: its latencies there are "
-                         "queueing delays, and the ratio mostly restates the throughput ratio")
+        for suffix, which in (("", "raw relay (send_and_wait per message)"),
+                              ("_batched", "batched raw relay (getmany, one flush per batch)")):
+            tp = c.get(f"throughput_at_saturation{suffix}", {})
+            lat_by_rate = c.get(f"latency_at_offered_rate{suffix}", {})
+            if not tp and not lat_by_rate:
+                continue
+            parts.append(f"\nCOMPARISON  carepath / {which}")
+            if tp:
+                parts.append(table(
+                    ["throughput at saturation", "carepath msgs/s", "raw msgs/s", "ratio"],
+                    [[k, val["carepath_msgs_per_s"], val["raw_msgs_per_s"], val["ratio"]]
+                     for k, val in tp.items()],
+                ))
+            rows = []
+            for rate_label, entry in lat_by_rate.items():
+                kept = entry.get("kept_up", {})
+                label = rate_label + ("" if kept.get("carepath") else " *")
+                for hop, qs in entry.items():
+                    if hop == "kept_up":
+                        continue
+                    rows.append([label, hop, qs["p50"]["carepath_ms"], qs["p50"]["raw_ms"],
+                                 qs["p50"]["ratio"], qs["p99"]["carepath_ms"],
+                                 qs["p99"]["raw_ms"], qs["p99"]["ratio"]])
+            if rows:
+                parts.append("")
+                parts.append(table(["offered", "latency of", "carepath p50", "raw p50",
+                                    "ratio", "carepath p99", "raw p99", "ratio"], rows))
+                parts.append("* Carepath did not keep up with this rate: its latencies there "
+                             "are queueing delays, and the ratio mostly restates the "
+                             "throughput ratio")
 
     mem_rows = []
-    for section in ("pipeline", "baseline"):
-        if section in report:
-            mem = report[section]["memory"]
-            for name, val in mem["processes"].items():
-                mem_rows.append([f"{section}: {name}", val["start_mb"], val["peak_mb"],
-                                 val["end_mb"], val["cpu_seconds"]])
+    mems: list[tuple[str, Any]] = [(section, report[section]["memory"])
+                                   for section in ("pipeline", "baseline")
+                                   if section in report]
+    if "baseline" in report and "batched" in report["baseline"]:
+        mems.append(("baseline", report["baseline"]["batched"]["memory"]))
+    if "backfill" in report:
+        mems.append(("backfill", report["backfill"]["memory"]))
+    for section, mem in mems:
+        for name, val in mem["processes"].items():
+            mem_rows.append([f"{section}: {name}", val["start_mb"], val["peak_mb"],
+                             val["end_mb"], val["cpu_seconds"]])
     if mem_rows:
         parts.append("\n4. MEMORY  RSS sampled every 0.25 s during the run (psutil); CPU seconds "
                      "used in the same window")
@@ -277,6 +309,35 @@ def render(report: dict[str, Any]) -> str:
             mem = report["pipeline"]["memory"]
             parts.append(f"pipeline window {mem['window_s']} s; machine CPU "
                          f"{mem['machine_cpu_percent_all_cores']}% of all cores on average")
+
+    if "backfill" in report:
+        bf = report["backfill"]
+        pw = bf["pathway"]
+        done = "all" if bf["complete"] else f"{bf['care_plans_updated']:,} of"
+        parts.append(f"\nBACKFILL  {bf['episodes']:,} stored episodes re-evaluated under "
+                     f"profile {bf['profile']} ({bf['command']}); {done} "
+                     f"{bf['episodes']:,} care plans updated")
+        parts.append(table(
+            ["stage", "episodes/s", "seconds from start"],
+            [["pathway: recommendations published", pw["episodes_per_s"],
+              pw["seconds_to_last_recommendation"]],
+             ["referrals: care plans updated", bf["episodes_per_s"],
+              bf["seconds_to_last_care_plan"]]],
+        ))
+        if not bf["complete"]:
+            parts.append(f"not complete within the budget of {bf['max_seconds']} s (or "
+                         "stalled): at the rate measured all of them would take "
+                         f"{bf['projected_seconds_for_all']} s")
+        parts.append(f"seeding the stored episodes took {bf['seed_seconds']} s (not counted)")
+
+    if "redis_memory" in report:
+        rm = report["redis_memory"]
+        parts.append(f"\nREDIS MEMORY  {rm['bytes_per_episode']} bytes per episode "
+                     f"({rm['total_bytes']:,} bytes in {rm['keys']:,} keys for "
+                     f"{rm['episodes']:,} episodes; {rm['method']})")
+        parts.append(table(["key family", "keys", "bytes", "bytes/episode"],
+                           [[name, v["keys"], v["bytes"], v["bytes_per_episode"]]
+                            for name, v in rm["by_family"].items()]))
 
     if "profile" in report:
         pf = report["profile"]

@@ -11,7 +11,11 @@ Every knob is a flag, and most have an environment variable (flags win):
   --profile-episodes BENCH_PROFILE_EPISODES episodes of the profiling run, 0 skips (default 400)
   --burst-posts N    BENCH_BURST_POSTS     POSTs of the load-held burst, 0 skips (default 2000)
   --burst-concurrency                      requests in flight in the burst (default 64)
-  --skip engine,pipeline,baseline,profile,burst
+  --backfill-episodes BENCH_BACKFILL_EPISODES stored episodes re-evaluated under
+                                           --backfill-profile (default 100000, sis), 0 skips
+  --backfill-max-seconds BENCH_BACKFILL_MAX_SECONDS the backfill's time budget; over it, the
+                                           rate so far and a projection (default 240, 0: none)
+  --skip engine,pipeline,baseline,backfill,profile,burst,console
   --cprofile         also cProfile the services in the profiling run
   --out DIR          default bench-results
   --keep             keep the run's topics and Redis keys (default: deleted at the end)
@@ -37,7 +41,8 @@ from typing import Any
 
 import orjson
 
-from benchmarks import engine, machine, report
+from benchmarks import engine, machine, redis_memory, report
+from benchmarks.backfill import run_backfill
 from benchmarks.baseline import run_baseline
 from benchmarks.kafka_io import PRODUCER_SETTINGS, delete_topics
 from benchmarks.memory import find_pid
@@ -68,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cprofile", action="store_true")
     p.add_argument("--burst-posts", type=int, default=int(_env("BENCH_BURST_POSTS", "2000")))
     p.add_argument("--burst-concurrency", type=int, default=64)
+    # The backfill phase (benchmarks/backfill.py).
+    p.add_argument("--backfill-episodes", type=int,
+                   default=int(_env("BENCH_BACKFILL_EPISODES", "100000")))
+    p.add_argument("--backfill-profile", default=_env("BENCH_BACKFILL_PROFILE", "sis"))
+    p.add_argument("--backfill-max-seconds", type=float,
+                   default=float(_env("BENCH_BACKFILL_MAX_SECONDS", "240")))
     p.add_argument("--skip", default=_env("BENCH_SKIP", ""))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--console-referrals", type=int,
@@ -174,7 +185,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             phases.append(Phase("http", args.http_episodes, None, transport="http",
                                 http_concurrency=args.http_concurrency))
         if "pipeline" not in skip:
-            ns = f"bench{run_id}"
+            # Never ending in hex: tests/conftest.py's clean-up deletes namespaces that end
+            # in 8-12 hex digits and appear during a test session, other people's included.
+            ns = f"bench{run_id}pipe"
             namespaces.append(ns)
             print(f"pipeline: namespace {ns}, phases "
                   + ", ".join(f"{p.label} x {p.episodes}" for p in phases), flush=True)
@@ -183,6 +196,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 log_level=args.log_level, stall_timeout=args.stall_timeout, namespace=ns,
                 extra_pids=infra_pids,
             )
+            # Redis memory per episode, over the keys the pipeline phases left behind.
+            result["redis_memory"] = await redis_memory.measure(
+                redis_url, ns, sum(ph["episodes"] for ph in result["pipeline"]["phases"]))
         if "baseline" not in skip:
             ns = f"bench{run_id}raw"
             sizes = _hop_sizes(result.get("pipeline"))
@@ -204,6 +220,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                                         log_dir, args.console_referrals)
         if "pipeline" in result and "baseline" in result:
             result["comparison"] = report.compare(result["pipeline"], result["baseline"])
+        if "backfill" not in skip and args.backfill_episodes > 0:
+            ns = f"bench{run_id}backfill"
+            namespaces.append(ns)
+            result["backfill"] = await run_backfill(
+                bootstrap, redis_url, episodes=args.backfill_episodes,
+                profile=args.backfill_profile, seed=args.seed, log_dir=log_dir, namespace=ns,
+                stall_timeout=args.stall_timeout, log_level=args.log_level,
+                max_seconds=args.backfill_max_seconds or None,
+            )
         if "profile" not in skip and args.profile_episodes > 0:
             ns = f"bench{run_id}prof"
             namespaces.append(ns)

@@ -61,15 +61,15 @@ async def read_range(
     ``ConsumerRecord`` objects (bytes keys, values and header values).
     """
     start = start or {}
+    out: list[Any] = []
+    wanted = {tp: e for tp, e in end.items() if e > start.get(tp, 0)}
+    if not wanted:  # (a consumer stopped right after its start can raise CancelledError)
+        return out
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False,
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
-    out: list[Any] = []
     try:
-        wanted = {tp: e for tp, e in end.items() if e > start.get(tp, 0)}
-        if not wanted:
-            return out
         consumer.assign(list(wanted))
         for tp in wanted:
             if tp in start:

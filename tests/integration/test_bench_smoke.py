@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
+# The harness starts three stacks and two relay chains: minutes on a busy shared machine.
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +32,13 @@ def report(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPa
          "--rate-seconds", "0.2", "--engine-episodes", "40", "--engine-repeats", "1",
          "--http-episodes", "6", "--profile-episodes", "6", "--stall-timeout", "60",
          "--console-referrals", "60",
+         "--backfill-episodes", "20", "--backfill-max-seconds", "0",
          "--out", str(out)],
         cwd=ROOT,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url},
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=840,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((out / "report.json").read_text())
@@ -65,18 +67,18 @@ def _ordered(summary: dict[str, Any]) -> None:
 def test_the_report_has_every_section(report: tuple[dict[str, Any], str]) -> None:
     data, text = report
     for section in ("machine", "settings", "engine", "pipeline", "baseline", "comparison",
-                    "profile"):
+                    "backfill", "redis_memory", "profile"):
         assert section in data, section
     assert data["machine"]["logical_cores"] >= 1
     assert data["machine"]["versions"]["aiokafka"]
-    for heading in ("1. ENGINE", "2. PIPELINE", "3. BASELINE", "COMPARISON", "4. MEMORY",
-                    "5. PROFILE"):
+    for heading in ("1. ENGINE", "2. PIPELINE", "3. BASELINE", "COMPARISON", "BACKFILL",
+                    "REDIS MEMORY", "4. MEMORY", "5. PROFILE"):
         assert heading in text, heading
 
 
 def test_the_figures_are_plausible(report: tuple[dict[str, Any], str]) -> None:
     data, _ = report
-    for section in ("engine", "pipeline", "baseline"):
+    for section in ("engine", "pipeline", "baseline", "backfill", "redis_memory"):
         _non_negative_numbers(data[section], section)
     assert data["engine"]["evaluate"]["per_second"] > 0
     assert data["engine"]["handler_cpu"]["per_second"] > 0
@@ -107,9 +109,32 @@ def test_the_baseline_relayed_every_message(report: tuple[dict[str, Any], str]) 
     for phase in base["phases"]:
         assert phase["complete"], phase
         _ordered(phase["latency"]["end_to_end"])
-    ratios = data["comparison"]["throughput_at_saturation"]
-    assert set(ratios) == {"pathway", "referrals", "notifications", "end_to_end"}
-    assert all(r["ratio"] is not None and r["ratio"] > 0 for r in ratios.values())
+    for phase in base["batched"]["phases"]:
+        assert phase["complete"], phase
+        _ordered(phase["latency"]["end_to_end"])
+    for key in ("throughput_at_saturation", "throughput_at_saturation_batched"):
+        ratios = data["comparison"][key]
+        assert set(ratios) == {"pathway", "referrals", "notifications", "end_to_end"}
+        assert all(r["ratio"] is not None and r["ratio"] > 0 for r in ratios.values())
+    for key in ("latency_at_offered_rate", "latency_at_offered_rate_batched"):
+        assert data["comparison"][key]["40/s"]["pathway"]["p50"]["ratio"] is not None
+
+
+def test_the_backfill_updated_every_care_plan(report: tuple[dict[str, Any], str]) -> None:
+    backfill = report[0]["backfill"]
+    assert backfill["complete"], backfill
+    assert backfill["care_plans_updated"] == backfill["episodes"] == 20
+    assert backfill["command_summary"]["reevaluated"] == 20
+    assert backfill["pathway"]["recommendations_published"] >= 20
+    assert backfill["episodes_per_s"] > 0
+
+
+def test_redis_memory_is_counted_per_episode(report: tuple[dict[str, Any], str]) -> None:
+    memory = report[0]["redis_memory"]
+    assert memory["episodes"] == sum(p["episodes"] for p in report[0]["pipeline"]["phases"])
+    assert memory["bytes_per_episode"] > 0
+    assert "pathway:state" in memory["by_family"]
+    assert "careplan:state" in memory["by_family"]
 
 
 def test_memory_and_profile_cover_every_service(report: tuple[dict[str, Any], str]) -> None:

@@ -62,3 +62,69 @@ async def test_racing_writers_lose_no_update(store: StateStore) -> None:
     stored = await store.get("ep")
     assert stored.data == {"n": 40}
     assert stored.version == 40
+
+
+async def test_seen_keeps_a_bounded_window_that_still_dedupes_redeliveries(
+    store: StateStore,
+) -> None:
+    from carepath_shared.state_store import SEEN_LIMIT
+
+    total = SEEN_LIMIT + 10
+    for i in range(total):
+        await store.process("ep", f"in-{i}", counter_fold)
+        await store.mark_published("ep", f"in-{i}")
+    stored = await store.get("ep")
+    # Bounded: only the newest SEEN_LIMIT input ids are kept, oldest dropped first.
+    assert len(stored.seen) == SEEN_LIMIT
+    assert stored.seen == [f"in-{i}" for i in range(total - SEEN_LIMIT, total)]
+    # Any input inside the window redelivered (a replayed partition tail) changes nothing.
+    for i in (total - 1, total - 2, total - SEEN_LIMIT):
+        assert await store.process("ep", f"in-{i}", counter_fold) == []
+    assert (await store.get("ep")).data == {"n": total}
+    # One that fell out of the window is no longer recognised (documented limit).
+    assert await store.process("ep", "in-0", counter_fold) != []
+
+
+async def test_the_outbox_holds_the_events_until_published_then_goes(store: StateStore) -> None:
+    redis: Any = store._redis
+    big = OutboundEvent(topic="t", key="k", headers={"ce_id": "big"},
+                        value=b'{"quoted": "\\"yes\\"", "n": [1, 2]}')
+
+    def fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
+        return {"n": 1}, [big]
+
+    assert await store.process("ep", "in-1", fold) == [big]
+    raw = await redis.get(store.outbox_key("ep", "in-1"))
+    assert raw is not None and big.value in raw  # the value's own bytes, not re-escaped
+    state_raw = await redis.get(store.state_key("ep"))
+    assert b"quoted" not in state_raw  # the state holds no copy of the events
+    # A crash before the publish: the redelivered input gets the same bytes back.
+    assert await store.process("ep", "in-1", fold) == [big]
+    await store.mark_published("ep", "in-1")
+    assert await redis.get(store.outbox_key("ep", "in-1")) is None
+    assert await store.process("ep", "in-1", fold) == []
+
+
+async def test_a_carried_over_outbox_moves_to_the_next_input(store: StateStore) -> None:
+    redis: Any = store._redis
+    await store.process("ep", "in-1", counter_fold)  # written, never published
+    out = await store.process("ep", "in-2", counter_fold)
+    assert [e.headers["ce_id"] for e in out] == ["e1", "e2"]
+    assert await redis.get(store.outbox_key("ep", "in-1")) is None
+    # The first writer's late mark_published must not lose the second one's events.
+    await store.mark_published("ep", "in-1")
+    again = await store.process("ep", "in-2", counter_fold)
+    assert [e.headers["ce_id"] for e in again] == ["e1", "e2"]
+
+
+async def test_a_state_written_before_the_outbox_key_still_delivers(store: StateStore) -> None:
+    from carepath_shared.state_store import StoredState
+
+    redis: Any = store._redis
+    legacy = StoredState(data={"n": 1}, version=1, last_input="in-1",
+                         last_outputs=[event(1).to_json()], seen=["in-1"])
+    await redis.set(store.state_key("ep"), legacy.to_bytes())
+    assert [e.headers["ce_id"] for e in await store.process("ep", "in-1", counter_fold)] == ["e1"]
+    out = await store.process("ep", "in-2", counter_fold)
+    assert [e.headers["ce_id"] for e in out] == ["e1", "e2"]
+    assert (await store.get("ep")).last_outputs == []

@@ -66,7 +66,7 @@ def make_handler(
         created = await queue.enqueue_many(jobs)
         if created:
             on_enqueued()
-        log.info("notifications_enqueued", event_id=env.id, type=env.type,
+        log.debug("notifications_enqueued", event_id=env.id, type=env.type,
                  matched=len(jobs), new=created)
 
     return handle

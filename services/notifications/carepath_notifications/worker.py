@@ -365,7 +365,7 @@ class DeliveryWorker:
         self._outbox_wake.set()
         if decision.kind == "delivered":
             self.delivered += 1
-            log.info("notification_delivered", subscription=job.subscription_id,
+            log.debug("notification_delivered", subscription=job.subscription_id,
                      event_id=job.event_id, channel=job.channel, attempt=attempt,
                      status=result.status_code)
         elif decision.kind == "retry":

@@ -6,20 +6,33 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from carepath_pathway.domain import Profile, apply_outcome, evaluate, outcome_steps, reconcile
+from carepath_pathway.domain import (
+    Profile,
+    apply_outcome,
+    evaluate,
+    get_profile,
+    outcome_steps,
+    reconcile,
+)
 from carepath_shared.episode import Episode
 from carepath_shared.outcome import OutcomeReport
 from carepath_shared.pathway_result import PathwayResult
 
 
 class EpisodeState(BaseModel):
-    """The episode as known now, the active recommendations and the evaluation count."""
+    """The episode as known now, the active recommendations and the evaluation count.
+
+    ``profile`` is the threshold profile the episode was moved to by a re-evaluation
+    (:func:`on_reevaluation`); its later events are evaluated under it. ``None``: the
+    service's configured profile (``CAREPATH_PATHWAY_PROFILE``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     episode: Episode
     active: dict[str, str] = {}
     evaluation_seq: int = 0
+    profile: str | None = None
 
     @classmethod
     def load(cls, data: dict[str, Any] | None) -> EpisodeState | None:
@@ -39,7 +52,7 @@ def on_submitted(
     """A (re)submitted episode replaces what was known and is evaluated afresh."""
     previous_active = state.active if state else {}
     seq = (state.evaluation_seq if state else 0) + 1
-    return _evaluate(episode, previous_active, seq, profile)
+    return _evaluate(episode, previous_active, seq, profile, adopted=_adopted(state))
 
 
 def on_outcome(
@@ -50,8 +63,31 @@ def on_outcome(
         raise UnknownEpisode("outcome reported for an episode the pathway has not seen")
     episode = apply_outcome(state.episode, report)
     return _evaluate(
-        episode, state.active, state.evaluation_seq + 1, profile, outcome_steps(report)
+        episode, state.active, state.evaluation_seq + 1, profile, outcome_steps(report),
+        adopted=_adopted(state),
     )
+
+
+def on_reevaluation(state: EpisodeState, profile: Profile) -> tuple[EpisodeState, PathwayResult]:
+    """The stored episode evaluated afresh under ``profile``, which it keeps from now on.
+
+    Nothing about the episode changes but the thresholds: a step still recommended keeps its
+    recommendation id (so its referral stays), one no longer recommended is withdrawn, a new
+    one gets a new id (:func:`carepath_pathway.domain.reconcile`).
+    """
+    return _evaluate(state.episode, state.active, state.evaluation_seq + 1, profile,
+                     adopted=profile.name)
+
+
+def profile_for(state: EpisodeState | None, default: Profile) -> Profile:
+    """The profile an episode's next event is evaluated under: its adopted one, or ``default``."""
+    if state is None or state.profile is None or state.profile == default.name:
+        return default
+    return get_profile(state.profile)
+
+
+def _adopted(state: EpisodeState | None) -> str | None:
+    return state.profile if state is not None else None
 
 
 def _evaluate(
@@ -60,10 +96,13 @@ def _evaluate(
     seq: int,
     profile: Profile,
     completed: tuple[str, ...] = (),
+    *,
+    adopted: str | None = None,
 ) -> tuple[EpisodeState, PathwayResult]:
     episode_id = episode.episode_id or ""
     result = evaluate(episode, profile)
     result, active = reconcile(
         episode_id, previous_active, result, seq, completed_steps=completed
     )
-    return EpisodeState(episode=episode, active=active, evaluation_seq=seq), result
+    state = EpisodeState(episode=episode, active=active, evaluation_seq=seq, profile=adopted)
+    return state, result

@@ -14,7 +14,13 @@ from functools import partial
 from typing import Any
 
 from carepath_pathway.domain import get_profile
-from carepath_pathway.episode_state import EpisodeState, UnknownEpisode, on_outcome, on_submitted
+from carepath_pathway.episode_state import (
+    EpisodeState,
+    UnknownEpisode,
+    on_outcome,
+    on_submitted,
+    profile_for,
+)
 from carepath_shared.consumer import Delivery, PermanentError
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.events import (
@@ -89,11 +95,12 @@ def register(rt: Runtime) -> None:
 
         def fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
             state = EpisodeState.load(data)
+            episode_profile = profile_for(state, profile)  # adopted by a re-evaluation?
             if isinstance(body, EpisodeSubmitted):
-                new_state, result = on_submitted(state, body.episode, profile)
+                new_state, result = on_submitted(state, body.episode, episode_profile)
             elif isinstance(body, OutcomeReported):
                 try:
-                    new_state, result = on_outcome(state, body.report, profile)
+                    new_state, result = on_outcome(state, body.report, episode_profile)
                 except UnknownEpisode as exc:
                     raise PermanentError(str(exc)) from exc
             else:  # pragma: no cover - filtered by accepted_types
@@ -103,7 +110,7 @@ def register(rt: Runtime) -> None:
         outputs = await run_and_publish(
             store, episode_id, d.envelope.id, fold, partial(publish_all, rt.broker)
         )
-        log.info("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
+        log.debug("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
                  published=len(outputs))
 
     subscribe(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -25,12 +27,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if stored.data is None:
             return JSONResponse({"error": "unknown episode"}, 404)
         return JSONResponse({"version": stored.version, "active": stored.data.get("active", {}),
-                             "evaluation_seq": stored.data.get("evaluation_seq")})
+                             "evaluation_seq": stored.data.get("evaluation_seq"),
+                             "profile": stored.data.get("profile")})
 
     return app
 
 
 def main() -> None:
+    """``carepath-pathway``: serve; ``carepath-pathway reevaluate --profile P``: re-evaluate
+    every stored episode under profile P (:mod:`carepath_pathway.reevaluation`)."""
+    if sys.argv[1:2] == ["reevaluate"]:
+        from carepath_pathway import reevaluation
+
+        sys.exit(reevaluation.main(sys.argv[2:]))
     settings = get_settings()
     serve(create_app(settings), SERVICE, settings.pathway_port, settings)
 

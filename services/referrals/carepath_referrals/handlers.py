@@ -57,7 +57,7 @@ def register(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
             return after, plan_events(rt.topics, plan, after, d.envelope)
 
         outputs = await store.change_and_publish(episode_id, d.envelope.id, fold, rt.broker)
-        log.info("recommendations_applied", event_id=d.envelope.id, episode_id=episode_id,
+        log.debug("recommendations_applied", event_id=d.envelope.id, episode_id=episode_id,
                  published=len(outputs))
 
     subscribe(
