@@ -25,10 +25,12 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import WatchError
 
 from carepath_shared.kafka_broker import OutboundEvent
 from carepath_shared.redis_client import key as rkey
+from carepath_shared.redis_client import tag
 
 SEEN_LIMIT = 512
 
@@ -79,12 +81,18 @@ class StateStore:
         self._redis = redis
         self._ns = namespace
         self._name = name
+        self._cluster = isinstance(redis, RedisCluster)
+
+    # Both keys of one state carry its hash tag: the WATCH/MULTI and the MGET below stay in
+    # one Redis Cluster slot; ``extra_writes`` must use the same tag (:meth:`slot_tag`).
+    def slot_tag(self, key: str) -> str:
+        return tag(key)
 
     def state_key(self, key: str) -> str:
-        return rkey(self._ns, self._name, "state", key)
+        return rkey(self._ns, self._name, "state", tag(key))
 
     def published_key(self, key: str) -> str:
-        return rkey(self._ns, self._name, "published", key)
+        return rkey(self._ns, self._name, "published", tag(key))
 
     async def mark_published(self, key: str, input_id: str) -> None:
         """Record that the outputs of ``input_id`` (the key's last input) are on Kafka."""
@@ -108,8 +116,14 @@ class StateStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(skey)
-                    values: Any = await pipe.mget(skey, self.published_key(key))
-                    current, published = values
+                    current: Any
+                    published: Any
+                    if self._cluster:  # redis-py refuses MGET in a cluster pipeline
+                        current = await pipe.get(skey)
+                        published = await pipe.get(self.published_key(key))
+                    else:
+                        values: Any = await pipe.mget(skey, self.published_key(key))
+                        current, published = values
                     state = StoredState.from_bytes(current)
                     last_published = (
                         state.last_input is None
