@@ -106,6 +106,12 @@ def _add_notifications(sub: Subparsers) -> None:
     add_notifications(sub)  # carepath notifications dead-letters | redrive
 
 
+def _add_k8s(sub: Subparsers) -> None:
+    from carepath_cli.k8s_command import add_k8s
+
+    add_k8s(sub)  # carepath k8s topics [--check]
+
+
 _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_evaluate,
     _add_topics,
@@ -113,6 +119,7 @@ _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_replay,
     _add_asyncapi,
     _add_notifications,
+    _add_k8s,
 ]
 
 

@@ -23,7 +23,8 @@ from carepath_shared.settings import Settings
 
 def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        # "host1:port,host2:port" -> a list: FastStream would pass one string as one host.
+        [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()],
         client_id=client_id,
         enable_idempotence=True,
         acks="all",

@@ -22,7 +22,8 @@ from support.episodes import expected_steps
 from support.observe import received_webhooks, referrals_in_redis, sync_redis, wait_until
 from support.processes import start_stack
 
-pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e,
+              pytest.mark.timeout(600)]  # starts its own Redis Cluster
 
 COORDINATOR = {"Authorization": "Bearer dev-coordinator-token"}
 
