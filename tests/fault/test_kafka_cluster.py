@@ -46,7 +46,8 @@ def bootstrap(run_dir: Path) -> Iterator[str]:
 
 async def _describe(bootstrap: str, topic: str) -> tuple[int, dict[int, int], dict[str, str]]:
     """(brokers, partition -> leader, topic configs) of ``topic``."""
-    from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
