@@ -22,7 +22,7 @@ import pytest
 
 from carepath_shared.topics import EPISODES
 from carepath_testkit.processes import Stack
-from support.clusters import kafka_cluster, run_script
+from support.clusters import run_script
 from support.flow import Feed, settle
 from support.observe import wait_until
 from support.processes import start_stack
@@ -34,14 +34,13 @@ N_EPISODES = 90
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(tmp_path_factory.mktemp("kafka-cluster"))
+def run_dir(own_kafka_cluster: Any) -> Path:
+    return Path(own_kafka_cluster.run_dir)
 
 
 @pytest.fixture(scope="module")
-def bootstrap(run_dir: Path) -> Iterator[str]:
-    with kafka_cluster(run_dir) as servers:
-        yield servers
+def bootstrap(own_kafka_cluster: Any) -> str:
+    return str(own_kafka_cluster.bootstrap)
 
 
 async def _describe(bootstrap: str, topic: str) -> tuple[int, dict[int, int], dict[str, str]]:
@@ -92,13 +91,17 @@ def test_sigkill_the_episodes_leader_loses_and_duplicates_nothing(
     assert feed.wait_posted(N_EPISODES // 3, timeout=120)
 
     _, leaders, _ = asyncio.run(_describe(bootstrap, EPISODES.name(stack.namespace)))
+    assert -1 not in leaders.values()
     victim = max(set(leaders.values()), key=list(leaders.values()).count)
     pid = int((run_dir / "kafka-cluster" / f"node-{victim}" / "kafka.pid").read_text())
     killed_at = time.monotonic()
     os.kill(pid, signal.SIGKILL)  # no controlled shutdown: leadership moves on session expiry
 
     def moved() -> bool:
-        _, now, _ = asyncio.run(_describe(bootstrap, EPISODES.name(stack.namespace)))
+        try:
+            _, now, _ = asyncio.run(_describe(bootstrap, EPISODES.name(stack.namespace)))
+        except Exception:
+            return False
         return victim not in now.values() and -1 not in now.values()
 
     assert wait_until(moved, timeout=60, interval=1.0), "leadership did not move"

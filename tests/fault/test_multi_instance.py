@@ -23,6 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +40,12 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.fault,
 N_EPISODES = 60
 CONSUMERS = ("pathway", "referrals", "notifications")
 COORDINATOR = {"Authorization": "Bearer dev-coordinator-token"}
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap(own_kafka_cluster: Any) -> str:
+    """The fault session's own 3-node cluster (tests/fault/conftest.py)."""
+    return str(own_kafka_cluster.bootstrap)
 
 
 @pytest.fixture(scope="module")
