@@ -63,6 +63,7 @@ lint: install
 	$(BIN)/ruff check shared services tests benchmarks deploy
 	$(BIN)/mypy shared/carepath_shared shared/carepath_cli services/*/carepath_* benchmarks
 	$(BIN)/carepath asyncapi --check
+	bash deploy/lint/ops-lint.sh
 
 bench: infra-up
 	$(BIN)/python -m benchmarks.run

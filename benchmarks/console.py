@@ -54,7 +54,9 @@ async def seed(redis_url: str, ns: str, n: int, team: str = "interventional_pain
             ref = new_referral(episode_id=f"bench-ep-{i:05d}", recommendation_id=f"rec-{ns}-{i}",
                                decision=decision, now=now, rationale="seeded for the benchmark")
             rid = ref.referral_id
-            pipe.set(store.referral_key(rid), orjson.dumps(ref.model_dump(mode="json")))
+            pipe.set(store.referral_key(ref.episode_id, rid),
+                     orjson.dumps(ref.model_dump(mode="json")))
+            pipe.hset(store.episode_of, rid, ref.episode_id)
             pipe.sadd(store.team_index(team), rid)
             pipe.sadd(store.all_index, rid)
             if i % 500 == 499:

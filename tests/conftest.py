@@ -17,6 +17,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,9 +168,9 @@ def _track_created_namespaces() -> None:
     if getattr(original, "_tracked", False):
         return
 
-    async def create_topics(bootstrap: str, namespace: str) -> list[str]:
+    async def create_topics(bootstrap: str, namespace: str, **kwargs: Any) -> list[str]:
         _CREATED.add(namespace)
-        return await original(bootstrap, namespace)
+        return await original(bootstrap, namespace, **kwargs)
 
     create_topics._tracked = True  # type: ignore[attr-defined]
     kafka_admin.create_topics = create_topics  # type: ignore[assignment]

@@ -110,6 +110,10 @@ def _add_dlq(sub: Subparsers) -> None:
     from carepath_cli.dlq_command import add_dlq
 
     add_dlq(sub)  # carepath dlq list | show | redrive --service NAME
+def _add_k8s(sub: Subparsers) -> None:
+    from carepath_cli.k8s_command import add_k8s
+
+    add_k8s(sub)  # carepath k8s topics [--check]
 
 
 _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
@@ -120,6 +124,7 @@ _SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_asyncapi,
     _add_notifications,
     _add_dlq,
+    _add_k8s,
 ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from carepath_shared.topics import Topics
+from carepath_shared.topics import Topics, replication_for
 
 
 async def wait_for_kafka(bootstrap: str, timeout: float = 60.0, *,
@@ -38,22 +38,33 @@ async def wait_for_kafka(bootstrap: str, timeout: float = 60.0, *,
     raise TimeoutError(f"Kafka at {bootstrap} did not answer within {timeout}s: {last!r}")
 
 
+async def broker_count(admin: AIOKafkaAdminClient) -> int:
+    """How many brokers the cluster behind the bootstrap servers has (DescribeCluster)."""
+    return len((await admin.describe_cluster())["brokers"])
+
+
 async def create_topics(bootstrap: str, namespace: str, *,
                         client_options: Mapping[str, Any] | None = None) -> list[str]:
-    """Create every topic of the namespace that does not exist yet. Returns those created."""
+    """Create every topic of the namespace that does not exist yet. Returns those created.
+
+    Replication follows the cluster the bootstrap servers reveal (:func:`replication_for`):
+    RF 3 and min.insync.replicas 2 on three brokers or more, RF 1 on a single broker.
+    """
     topics = Topics(namespace)
     opts = dict(client_options or {})
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **opts)
     await admin.start()
     created: list[str] = []
     try:
+        brokers = await broker_count(admin)
+        rf, _ = replication_for(brokers)
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
                 name=name,
                 num_partitions=spec.partitions,
-                replication_factor=1,
-                topic_configs=spec.kafka_config(),
+                replication_factor=rf,
+                topic_configs=spec.kafka_config(brokers),
             )
             for name, spec in topics.all()
             if name not in existing

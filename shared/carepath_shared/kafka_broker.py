@@ -36,7 +36,8 @@ def make_broker(settings: Settings, client_id: str, service: str | None = None) 
         if telemetry is not None:
             middlewares.append(telemetry)
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        # "host1:port,host2:port" -> a list: FastStream would pass one string as one host.
+        [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()],
         client_id=client_id,
         # TLS and SASL (SCRAM) from settings, for the producer and every consumer.
         security=kafka_broker_security(settings),

@@ -28,11 +28,13 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import WatchError
 
 from carepath_shared.kafka_broker import OutboundEvent
 from carepath_shared.observability.metrics import OUTBOX_PENDING
 from carepath_shared.redis_client import key as rkey
+from carepath_shared.redis_client import tag
 
 SEEN_LIMIT = 64
 """How many of a key's most recent input ids :attr:`StoredState.seen` keeps (oldest dropped).
@@ -134,19 +136,26 @@ class StateStore:
         self._ns = namespace
         self._name = name
         self._mark_published = redis.register_script(_MARK_PUBLISHED)
+        self._cluster = isinstance(redis, RedisCluster)
 
     @property
     def name(self) -> str:
         return self._name
 
+    # Every key of one state (state, published marker, outbox) carries its hash tag: the
+    # WATCH/MULTI, the reads below and the mark_published script stay in one Redis Cluster
+    # slot; ``extra_writes`` must use the same tag (:meth:`slot_tag`).
+    def slot_tag(self, key: str) -> str:
+        return tag(key)
+
     def state_key(self, key: str) -> str:
-        return rkey(self._ns, self._name, "state", key)
+        return rkey(self._ns, self._name, "state", tag(key))
 
     def published_key(self, key: str) -> str:
-        return rkey(self._ns, self._name, "published", key)
+        return rkey(self._ns, self._name, "published", tag(key))
 
     def outbox_key(self, key: str, input_id: str) -> str:
-        return rkey(self._ns, self._name, "outbox", key, input_id)
+        return rkey(self._ns, self._name, "outbox", tag(key), input_id)
 
     async def mark_published(self, key: str, input_id: str) -> None:
         """Record that the outputs of ``input_id`` (the key's last input) are on Kafka, and
@@ -188,8 +197,14 @@ class StateStore:
                     # the outbox only after the publish, so reading it gone means published,
                     # and reading it still there republishes events with the same ids.
                     await pipe.watch(skey)
-                    values: Any = await pipe.mget(skey, pkey)
-                    current, published = values
+                    current: Any
+                    published: Any
+                    if self._cluster:  # redis-py refuses MGET in a cluster pipeline
+                        current = await pipe.get(skey)
+                        published = await pipe.get(pkey)
+                    else:
+                        values: Any = await pipe.mget(skey, pkey)
+                        current, published = values
                     state = StoredState.from_bytes(current)
                     last_published = (
                         state.last_input is None

@@ -7,6 +7,20 @@ from dataclasses import dataclass, field
 PARTITIONS = 6
 
 
+def replication_for(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of ``brokers`` brokers.
+
+    Three copies where there are three brokers or more, two of which must acknowledge a
+    write (acks=all): one broker may be down without losing a write or refusing one. One or
+    two brokers: every broker holds a copy and one acknowledgement is enough.
+    """
+    if brokers < 1:
+        raise ValueError("a cluster has at least one broker")
+    if brokers >= 3:
+        return 3, 2
+    return brokers, 1
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     suffix: str
@@ -18,8 +32,8 @@ class TopicSpec:
     def name(self, namespace: str) -> str:
         return f"{namespace}.{self.suffix}"
 
-    def kafka_config(self) -> dict[str, str]:
-        cfg = {"min.insync.replicas": "1"}
+    def kafka_config(self, brokers: int = 1) -> dict[str, str]:
+        cfg = {"min.insync.replicas": str(replication_for(brokers)[1])}
         if self.compacted:
             cfg.update(
                 {

@@ -7,9 +7,10 @@ import uuid
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.redis_client import make_redis
+from carepath_shared.settings import Settings
 from carepath_shared.state_store import StateStore
 
 pytestmark = [pytest.mark.redis]
@@ -26,7 +27,7 @@ def counter_fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[Outb
 
 @pytest.fixture()
 async def store(redis_url: str) -> Any:
-    client = aioredis.Redis.from_url(redis_url)
+    client = make_redis(Settings(redis_url=redis_url))  # a cluster client for redis+cluster://
     yield StateStore(client, f"ss{uuid.uuid4().hex[:8]}", "test")
     await client.aclose()
 

@@ -14,11 +14,21 @@ import orjson
 import redis
 
 
+def sync_redis(redis_url: str) -> Any:
+    """A blocking client for tests: Redis Cluster for ``redis+cluster://`` URLs."""
+    from carepath_shared.redis_client import is_cluster_url, plain_url
+
+    if is_cluster_url(redis_url):
+        return redis.RedisCluster.from_url(plain_url(redis_url))
+    return redis.Redis.from_url(redis_url)
+
+
 def referrals_in_redis(redis_url: str, namespace: str, episode_id: str) -> list[dict[str, Any]]:
-    r = redis.Redis.from_url(redis_url)
+    r = sync_redis(redis_url)
     try:
-        ids = sorted(m.decode() for m in r.smembers(f"{namespace}:referrals:episode:{episode_id}"))
-        raws = r.mget([f"{namespace}:referral:{i}" for i in ids]) if ids else []
+        tagged = "{" + episode_id + "}"
+        ids = sorted(m.decode() for m in r.smembers(f"{namespace}:referrals:episode:{tagged}"))
+        raws = r.mget([f"{namespace}:referral:{tagged}:{i}" for i in ids]) if ids else []
         return [orjson.loads(x) for x in raws if x is not None]
     finally:
         r.close()

@@ -1,6 +1,7 @@
 """The durable delivery job queue in Redis: one job per (event, subscription).
 
-Keys (``P`` is ``<namespace>:notify``; every change is one Lua script, so atomic):
+Keys (``P`` is ``<namespace>:{<namespace>:notify}``; every change is one Lua script, so
+atomic):
 
 * ``P:job:<id>``        hash: the job (see :class:`DeliveryJob`); id = ``<subscription>:<event>``
 * ``P:due:<endpoint>``  sorted set: pending job ids of an endpoint by next-attempt time (ms)
@@ -19,7 +20,12 @@ a TTL: the dedup ledger), back to due (retry) or to dead, appends its events to 
 the same step, and may claim the endpoint's next due job at once (so one endpoint's queue
 drains without a round trip through the dispatcher).
 
-Single Redis only: the scripts touch keys they compute, which Redis Cluster does not allow.
+Redis Cluster: every key of the queue carries the one hash tag ``{<namespace>:notify}``, so
+the whole queue lives in one slot and every script, which computes job and endpoint keys from
+``P``, stays on one node. Each call declares ``P:ready`` as its key so a cluster client routes
+it to that node. (The price: the queue of a namespace is served by one shard; a queue per
+endpoint tag would need a cross-endpoint ready index, which is what this design keeps in one
+place.)
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import redis.asyncio as aioredis
 from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_shared.kafka_broker import OutboundEvent
 from carepath_shared.redis_client import key as rkey
+from carepath_shared.redis_client import tag
 
 DELIVERED_TTL_S = 30 * 86400
 
@@ -270,7 +277,8 @@ class JobQueue:
         if endpoint_limit < 1:
             raise ValueError("endpoint_limit must be at least 1")
         self._redis = redis
-        self.prefix = rkey(namespace, "notify")
+        self.prefix = rkey(namespace, tag(f"{namespace}:notify"))
+        self._route = [f"{self.prefix}:ready"]  # KEYS[1]: routes each script to the slot
         self.limit = endpoint_limit
         self._scripts = {
             name: redis.register_script(src)
@@ -308,7 +316,7 @@ class JobQueue:
             args.extend((job.id, job.endpoint, job.next_ms, 2 * len(fields)))
             for k, v in fields.items():
                 args.extend((k, v))
-        return int(await self._scripts["enqueue"](args=args))
+        return int(await self._scripts["enqueue"](keys=self._route, args=args))
 
     # ---- working ---------------------------------------------------------------------------
 
@@ -320,6 +328,7 @@ class JobQueue:
                         ) -> Claimed:
         """Lease up to ``max_jobs`` due jobs to ``owner``; also say when the next is due."""
         raw: Any = await self._scripts["claim"](
+            keys=self._route,
             args=[*self._base(), now_ms, max_jobs, lease_until_ms, owner]
         )
         flats, next_due = raw
@@ -343,6 +352,7 @@ class JobQueue:
     ) -> Completion:
         payloads = [orjson.dumps(e.to_json()) for e in events]
         raw: Any = await self._scripts["complete"](
+            keys=self._route,
             args=[
                 *self._base(), job.id, owner, kind, now_ms, attempt, next_ms,
                 "" if status_code is None else status_code, (error or "")[:500],
@@ -359,17 +369,21 @@ class JobQueue:
         if not job_ids:
             return 0
         return int(await self._scripts["renew"](
+            keys=self._route,
             args=[*self._base(), lease_until_ms, owner, *job_ids]
         ))
 
     async def reap(self, now_ms: int, batch: int = 200) -> int:
         """Put back on the due set the jobs whose lease expired (their worker died)."""
-        return int(await self._scripts["reap"](args=[*self._base(), now_ms, batch]))
+        return int(await self._scripts["reap"](
+            keys=self._route, args=[*self._base(), now_ms, batch]
+        ))
 
     async def release(self, job_ids: Sequence[str], owner: str, now_ms: int) -> int:
         if not job_ids:
             return 0
         return int(await self._scripts["release"](
+            keys=self._route,
             args=[*self._base(), now_ms, owner, *job_ids]
         ))
 
@@ -397,6 +411,7 @@ class JobQueue:
     async def redrive(self, job: DeliveryJob, now_ms: int, event: OutboundEvent) -> bool:
         """Put a dead job back on the queue (attempts reset, same id and webhook-id)."""
         result = int(await self._scripts["redrive"](
+            keys=self._route,
             args=[*self._base(), now_ms, job.id, job.redriven, orjson.dumps(event.to_json())]
         ))
         return result == 1

@@ -43,6 +43,7 @@ from carepath_notifications.domain.subscription_index import SubscriptionIndex
 from carepath_notifications.domain.subscriptions import Subscription, load_subscriptions
 from carepath_shared.log import get_logger
 from carepath_shared.redis_client import key as rkey
+from carepath_shared.redis_client import tag
 from carepath_shared.settings import Settings
 
 log = get_logger(__name__)
@@ -123,9 +124,11 @@ class SubscriptionStore:
                  refresh_s: float = REFRESH_S) -> None:
         self._redis = redis
         self._guard = guard
-        self._hash = rkey(namespace, "notify", "subs")
-        self._version_key = rkey(namespace, "notify", "subs", "version")
-        self._channel = rkey(namespace, "notify", "subs", "changed")
+        # One hash tag: the table and its version are read in one MULTI (one cluster slot).
+        prefix = rkey(namespace, tag(f"{namespace}:subs"))
+        self._hash = prefix
+        self._version_key = rkey(prefix, "version")
+        self._channel = rkey(prefix, "changed")
         self._fixed = {s.id: StoredSubscription(s, "file") for s in fixed}
         self._version = -1  # not read yet; 0: no API subscription was ever stored
         self._api: dict[str, StoredSubscription] = {}

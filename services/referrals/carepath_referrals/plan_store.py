@@ -3,14 +3,14 @@
 Every change to a plan goes through :class:`carepath_shared.state_store.StateStore`
 (WATCH/MULTI on the episode's key): two teams changing one plan at once both land, in some
 order, and neither is lost. The same transaction mirrors each referral to its own key and to
-team and episode indexes, which the coordinator API reads.
+the episode's index (one hash tag per episode: one Redis Cluster slot); the cross-episode
+indexes the coordinator API and the deadline sweep read follow right after (see PlanStore).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import orjson
@@ -18,6 +18,7 @@ import orjson
 from carepath_referrals.domain import CarePlan, Referral
 from carepath_shared.kafka_broker import OutboundEvent, publish_all
 from carepath_shared.redis_client import key as rkey
+from carepath_shared.redis_client import tag
 from carepath_shared.service import Runtime
 from carepath_shared.state_store import StateStore, run_and_publish
 
@@ -27,20 +28,33 @@ ChangesObserver = Callable[[list[tuple[Referral | None, Referral]]], None]
 
 
 class PlanStore:
+    """Keys: the plan state and, under the episode's hash tag (same Redis Cluster slot, so in
+    the plan's transaction), each referral's document and the episode's referral index.
+    Cross-episode indexes (referral -> episode, team, all, due times) live in other slots;
+    they are written after the transaction by idempotent commands (SADD/HSET/ZADD), before
+    the events are published, and again on a redelivery: a crash in between loses none.
+    Readers treat them as hints (a team index may hold a referral rerouted away; the deadline
+    index an entry no longer due) and check the referral document itself."""
+
     def __init__(self, rt: Runtime, on_changes: ChangesObserver | None = None) -> None:
         self._rt = rt
         self._ns = rt.settings.namespace
         self._store = StateStore(rt.redis, self._ns, "careplan")
         self._on_changes = on_changes
 
-    def referral_key(self, referral_id: str) -> str:
-        return rkey(self._ns, "referral", referral_id)
+    def referral_key(self, episode_id: str, referral_id: str) -> str:
+        return rkey(self._ns, "referral", tag(episode_id), referral_id)
+
+    def episode_index(self, episode_id: str) -> str:
+        return rkey(self._ns, "referrals", "episode", tag(episode_id))
+
+    @property
+    def episode_of(self) -> str:
+        """Hash: referral id -> episode id (never changes once written)."""
+        return rkey(self._ns, "referrals", "episode-of")
 
     def team_index(self, team: str) -> str:
         return rkey(self._ns, "referrals", "team", team)
-
-    def episode_index(self, episode_id: str) -> str:
-        return rkey(self._ns, "referrals", "episode", episode_id)
 
     @property
     def all_index(self) -> str:
@@ -62,6 +76,7 @@ class PlanStore:
         """Fold one input into the episode's plan once, mirror the referrals it touched, then
         publish its events (acks=all) and mark them published."""
         changed: list[str] = []
+        folded: list[bool] = []
         new_referrals: dict[str, Referral] = {}
         transitions: list[tuple[Referral | None, Referral]] = []
 
@@ -73,6 +88,7 @@ class PlanStore:
                 rid for rid, ref in new_plan.referrals.items()
                 if rid not in before or before[rid].revision != ref.revision
             ]
+            folded[:] = [True]
             new_referrals.clear()
             new_referrals.update(new_plan.referrals)
             transitions[:] = [(before.get(rid), new_plan.referrals[rid]) for rid in changed]
@@ -83,12 +99,35 @@ class PlanStore:
                 return
             # Only the referrals this change touched: the rest are already mirrored.
             for rid in changed:
-                ref = data["referrals"][rid]
-                pipe.set(self.referral_key(rid), orjson.dumps(ref))
-                pipe.sadd(self.team_index(ref["team"]), rid)
+                pipe.set(self.referral_key(episode_id, rid), orjson.dumps(data["referrals"][rid]))
                 pipe.sadd(self.episode_index(episode_id), rid)
+
+        async def indexes_then_publish(outputs: list[OutboundEvent]) -> None:
+            if folded:
+                await self._index(episode_id, [new_referrals[rid] for rid in changed])
+            else:  # a redelivery whose events never went out: the indexes may be missing too
+                plan = await self.plan(episode_id)
+                await self._index(episode_id, list(plan.referrals.values()) if plan else [])
+            await publish_all(broker, outputs)
+
+        outputs = await run_and_publish(
+            self._store, episode_id, input_id, raw_fold, indexes_then_publish, mirror
+        )
+        if not outputs and folded and changed:  # a change without events: index it anyway
+            await self._index(episode_id, [new_referrals[rid] for rid in changed])
+        if outputs and folded and self._on_changes is not None:
+            self._on_changes(transitions)
+        return outputs
+
+    async def _index(self, episode_id: str, refs: list[Referral]) -> None:
+        if not refs:
+            return
+        async with self._rt.redis.pipeline(transaction=False) as pipe:
+            for referral in refs:
+                rid = referral.referral_id
+                pipe.hset(self.episode_of, rid, episode_id)
+                pipe.sadd(self.team_index(referral.team.value), rid)
                 pipe.sadd(self.all_index, rid)
-                referral = new_referrals[rid]
                 if referral.is_open:
                     pipe.sadd(self.open_index, rid)
                 else:
@@ -99,26 +138,32 @@ class PlanStore:
                     pipe.zadd(self.deadline_index, {rid: referral.due_at.timestamp()})
                 else:
                     pipe.zrem(self.deadline_index, rid)
-
-        outputs = await run_and_publish(
-            self._store, episode_id, input_id, raw_fold, partial(publish_all, broker), mirror
-        )
-        if outputs and self._on_changes is not None:
-            self._on_changes(transitions)
-        return outputs
+            await pipe.execute()
 
     async def plan(self, episode_id: str) -> CarePlan | None:
         stored = await self._store.get(episode_id)
         return None if stored.data is None else CarePlan.model_validate(stored.data)
 
     async def referral(self, referral_id: str) -> Referral | None:
-        raw = await self._rt.redis.get(self.referral_key(referral_id))
-        return None if raw is None else Referral.model_validate_json(raw)
+        found = await self.referrals([referral_id])
+        return found[0] if found else None
 
     async def referrals(self, ids: list[str]) -> list[Referral]:
         if not ids:
             return []
-        raws = await self._rt.redis.mget([self.referral_key(i) for i in ids])
+        episodes: Any = await self._rt.redis.hmget(self.episode_of, ids)
+        keys = [
+            self.referral_key(ep.decode(), rid)
+            for rid, ep in zip(ids, episodes, strict=True) if ep is not None
+        ]
+        if not keys:
+            return []
+        # One GET per referral in a pipeline: Redis Cluster splits it per node (an MGET
+        # across episodes would be a cross-slot command).
+        async with self._rt.redis.pipeline(transaction=False) as pipe:
+            for k in keys:
+                pipe.get(k)
+            raws = await pipe.execute()
         return [Referral.model_validate_json(r) for r in raws if r is not None]
 
     async def _members(self, index: str) -> list[str]:
@@ -130,7 +175,11 @@ class PlanStore:
         return [r for r in refs if r.team == team]
 
     async def episode_referrals(self, episode_id: str) -> list[Referral]:
-        return await self.referrals(await self._members(self.episode_index(episode_id)))
+        ids = await self._members(self.episode_index(episode_id))
+        if not ids:
+            return []
+        raws: Any = await self._rt.redis.mget([self.referral_key(episode_id, i) for i in ids])
+        return [Referral.model_validate_json(r) for r in raws if r is not None]
 
     async def open_referrals(self) -> list[Referral]:
         return [r for r in await self.referrals(await self._members(self.open_index))
@@ -148,4 +197,10 @@ class PlanStore:
         ids: Any = await self._rt.redis.zrangebyscore(
             self.deadline_index, "-inf", when.timestamp(), start=0, num=limit
         )
-        return await self.referrals([i.decode() for i in ids])
+        refs = await self.referrals([i.decode() for i in ids])
+        # The index is written outside the plan's transaction: an entry of a referral closed
+        # since (a late write of an older change) is dropped here, as it can never be due.
+        closed = [r.referral_id for r in refs if not r.is_open]
+        if closed:
+            await self._rt.redis.zrem(self.deadline_index, *closed)
+        return refs

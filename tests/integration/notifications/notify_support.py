@@ -130,11 +130,11 @@ class Jobs:
         self.ns = ns
 
     def status(self, sub: str, event_id: str) -> str | None:
-        raw = self.r.hget(f"{self.ns}:notify:job:{sub}:{event_id}", "status")
+        raw = self.r.hget(f"{self.ns}:{{{self.ns}:notify}}:job:{sub}:{event_id}", "status")
         return raw.decode() if isinstance(raw, bytes) else None
 
     def field(self, sub: str, event_id: str, name: str) -> str | None:
-        raw = self.r.hget(f"{self.ns}:notify:job:{sub}:{event_id}", name)
+        raw = self.r.hget(f"{self.ns}:{{{self.ns}:notify}}:job:{sub}:{event_id}", name)
         return raw.decode() if isinstance(raw, bytes) else None
 
     def terminal(self, pairs: list[tuple[str, str]]) -> bool:

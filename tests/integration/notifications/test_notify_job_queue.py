@@ -18,6 +18,8 @@ from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
 from carepath_shared.envelope import Envelope
 from carepath_shared.events import NOTIFICATION_REDRIVEN
 from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.redis_client import make_redis
+from carepath_shared.settings import Settings
 from carepath_shared.topics import Topics
 
 pytestmark = [pytest.mark.redis]
@@ -28,7 +30,7 @@ LEASE = NOW + 15_000
 
 @pytest.fixture()
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = make_redis(Settings(redis_url=redis_url))  # a cluster client for redis+cluster://
     yield client
     await client.aclose()
 
