@@ -258,7 +258,7 @@ class Experiment:
         self.notes: dict[str, Any] = {}
 
     def run(self, fault: Callable[[Experiment], None], *, fault_at: float = 1 / 3,
-            settle_s: float = 120.0) -> Figures:
+            settle_s: float = 240.0) -> Figures:
         t0 = time.monotonic()
         dead_before = dead_letters(self.infra, self.stack.namespace)
         self.client.start()
