@@ -65,6 +65,10 @@ def make_redis(settings: Settings) -> aioredis.Redis:
                     retries=settings.carepath_redis_retries),
         retry_on_error=list(RETRY_ON),
         **redis_connection_options(settings),
+        # No CLIENT SETINFO on connect: Redis 7.0 (Debian's) does not know it, and with a
+        # health check due during a slow connect redis-py read its error reply as the
+        # PING's answer (a ResponseError, answered 500 by intake in the load burst).
+        driver_info=None,
     )
 
 

@@ -194,4 +194,7 @@ def serve(app: FastAPI, service: str, port: int, settings: Settings | None = Non
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=25,
+        # Longer than a client (or load balancer) keeps an idle connection: a server that
+        # closes first races the client's reuse of it (a dropped request under load).
+        timeout_keep_alive=30,
     )

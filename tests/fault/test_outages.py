@@ -33,7 +33,7 @@ from support.observe import referrals_in_redis, wait_until
 from support.processes import LOG_DIR
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.fault,
-              pytest.mark.timeout(400)]
+              pytest.mark.timeout(600)]
 
 SESSION_TIMEOUT_MS = 6000
 SERVICES = ("intake", "pathway", "referrals", "notifications")

@@ -33,6 +33,7 @@ def report(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPa
          "--http-episodes", "6", "--profile-episodes", "6", "--stall-timeout", "60",
          "--console-referrals", "60",
          "--backfill-episodes", "20", "--backfill-max-seconds", "0",
+         "--burst-posts", "24", "--burst-concurrency", "8",
          "--out", str(out)],
         cwd=ROOT,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url},
@@ -72,8 +73,21 @@ def test_the_report_has_every_section(report: tuple[dict[str, Any], str]) -> Non
     assert data["machine"]["logical_cores"] >= 1
     assert data["machine"]["versions"]["aiokafka"]
     for heading in ("1. ENGINE", "2. PIPELINE", "3. BASELINE", "COMPARISON", "BACKFILL",
-                    "REDIS MEMORY", "4. MEMORY", "5. PROFILE"):
+                    "REDIS MEMORY", "4. MEMORY", "5. PROFILE", "BURST"):
         assert heading in text, heading
+
+
+def test_the_burst_is_answered_202_or_shed_with_retry_after(
+    report: tuple[dict[str, Any], str]
+) -> None:
+    burst = report[0]["burst"]
+    assert burst["posts"] == 24
+    assert sum(burst["answers"].values()) == 24
+    assert burst["other_failures"] == 0
+    assert burst["refusals_without_retry_after"] == 0
+    assert burst["accepted"] > 0
+    assert burst["accepted_missing_referrals"] == 0
+    assert burst["latency_ms"]["p50"] <= burst["latency_ms"]["p99"] <= burst["latency_ms"]["max"]
 
 
 def test_the_figures_are_plausible(report: tuple[dict[str, Any], str]) -> None:

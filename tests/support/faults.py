@@ -34,7 +34,7 @@ import redis as redis_sync
 from carepath_testkit.episodes import random_episode
 from carepath_testkit.processes import Stack
 from support.episodes import expected_steps
-from support.observe import received_webhooks, referrals_in_redis, wait_until
+from support.observe import received_webhooks, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_DIR = ROOT / ".run" / "fault-figures"
@@ -258,7 +258,7 @@ class Experiment:
         self.notes: dict[str, Any] = {}
 
     def run(self, fault: Callable[[Experiment], None], *, fault_at: float = 1 / 3,
-            settle_s: float = 120.0) -> Figures:
+            settle_s: float = 240.0) -> Figures:
         t0 = time.monotonic()
         dead_before = dead_letters(self.infra, self.stack.namespace)
         self.client.start()
@@ -274,8 +274,24 @@ class Experiment:
         return figures
 
     def _referrals(self) -> dict[str, list[dict[str, Any]]]:
-        return {ep: referrals_in_redis(self.infra.redis_url, self.stack.namespace, ep)
-                for ep in self.expected}
+        """Every episode's referrals (as ``support.observe.referrals_in_redis`` reads them),
+        in two pipelined round trips instead of a connection per episode."""
+        ns = self.stack.namespace
+        r = redis_sync.Redis.from_url(self.infra.redis_url)
+        try:
+            eps = list(self.expected)
+            with r.pipeline(transaction=False) as pipe:
+                for ep in eps:
+                    pipe.smembers(f"{ns}:referrals:episode:{ep}")
+                members = pipe.execute()
+            ids = {ep: sorted(m.decode() for m in ms) for ep, ms in zip(eps, members,
+                                                                         strict=True)}
+            flat = [i for ep in eps for i in ids[ep]]
+            raws = r.mget([f"{ns}:referral:{i}" for i in flat]) if flat else []
+            by_id = {i: json.loads(x) for i, x in zip(flat, raws, strict=True) if x is not None}
+            return {ep: [by_id[i] for i in ids[ep] if i in by_id] for ep in eps}
+        finally:
+            r.close()
 
     def check(self, dead_before: int, settle_s: float) -> Figures:
         total = sum(len(v) for v in self.expected.values())
