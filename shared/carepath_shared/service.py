@@ -19,6 +19,7 @@ from faststream.kafka import KafkaBroker
 
 from carepath_shared.consumer import Committer, Handler, RetryConfig, reliable_subscriber
 from carepath_shared.http import install_health
+from carepath_shared.http_edge import install_edge
 from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
 from carepath_shared.redis_client import make_redis
@@ -122,6 +123,7 @@ def make_app(
 
     app = FastAPI(title=f"carepath-{runtime.service}", lifespan=lifespan)
     install_health(app, runtime.broker, runtime.redis, runtime.service)
+    install_edge(app, runtime.settings)
     app.state.runtime = runtime
     return app
 
@@ -136,4 +138,5 @@ def serve(app: FastAPI, service: str, port: int, settings: Settings | None = Non
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=25,
+        server_header=False,
     )
