@@ -13,7 +13,7 @@ asks its :class:`Verifier`\\s in turn:
 No token, or one no verifier accepts: 401 with ``WWW-Authenticate: Bearer``. A known caller
 whose role may not use an endpoint: 403. Roles are plain strings (``integration``,
 ``team_member``, ``coordinator``, ``admin``, ``dashboard``); each service decides what a role
-may do (docs/security-api.md has the table).
+may do (docs/api-access.md has the table).
 """
 
 from __future__ import annotations

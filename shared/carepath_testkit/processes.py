@@ -20,6 +20,8 @@ from signal import SIGKILL, SIGTERM
 import httpx
 
 SERVICES = ("intake", "pathway", "referrals", "notifications")
+# The repository's development tokens (the services' default path is relative to the cwd).
+DEV_TOKENS = Path(__file__).resolve().parents[2] / "deploy" / "tokens.dev.json"
 
 # (service name, module to run) -> the argv that runs it.
 ArgvHook = Callable[[str, str], list[str]]
@@ -160,6 +162,7 @@ def start_stack(
         "CAREPATH_NAMESPACE": namespace,
         "CAREPATH_WEBHOOK_URL": f"http://127.0.0.1:{receiver_port}/webhook",
         "CAREPATH_LOG_LEVEL": log_level,
+        "CAREPATH_API_TOKENS_FILE": str(DEV_TOKENS),
         **(extra_env or {}),
     }
     stack = Stack(namespace)

@@ -1,7 +1,7 @@
 """What every intake endpoint shares: who may call, reading the body, the episodes intake has
 accepted, and the idempotent publish of the resulting event (``Idempotency-Key``).
 
-Roles (docs/security-api.md): ``integration`` (the EHR) submits episodes and FHIR Bundles and
+Roles (docs/api-access.md): ``integration`` (the EHR) submits episodes and FHIR Bundles and
 reports outcomes; a ``coordinator`` may also report outcomes. Teams report theirs by completing
 their referral (the referrals API), which checks that the referral is theirs.
 """
