@@ -5,7 +5,6 @@ case with its answer before and after."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from carepath_testkit.processes import Stack
 from support.api import INTAKE, ReferralsApi, auth
+from support.namespaces import drop_namespace, private_namespace
 from support.observe import wait_until
 from support.processes import start_stack
 
@@ -25,38 +25,16 @@ ANON_OUTCOME = {"kind": "clinical_review", "red_flags": [], "bowel_bladder_dysfu
                 "neurological_deficit": "stable"}
 
 
-async def _drop(bootstrap: str, redis_url: str, ns: str) -> None:
-    import redis.asyncio as aioredis
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from carepath_shared.topics import Topics
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([name for name, _ in Topics(ns).all()])
-    finally:
-        await admin.close()
-    client = aioredis.Redis.from_url(redis_url)
-    keys = [k async for k in client.scan_iter(match=f"{ns}:*", count=1000)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
     from carepath_shared.kafka_admin import create_topics
 
-    # A namespace that ends in a non-hex letter: another session's end-of-run clean-up (which
-    # matches generated <letters><hex> names) leaves it alone; this module drops it itself.
-    ns = f"edge{uuid.uuid4().hex[:8]}x"
+    ns = private_namespace("edge")
     asyncio.run(create_topics(kafka_bootstrap, ns))
     s = start_stack(ns, kafka_bootstrap, redis_url)
     yield s
     s.stop()
-    if not os.environ.get("CAREPATH_KEEP_TEST_DATA"):
-        asyncio.run(_drop(kafka_bootstrap, redis_url, ns))
+    asyncio.run(drop_namespace(kafka_bootstrap, redis_url, ns))
 
 
 @pytest.fixture(scope="module")
