@@ -90,6 +90,9 @@ def document_api(app: FastAPI) -> None:
             for method, op in item.items():
                 if not isinstance(op, dict):
                     continue
+                for media in op.get("requestBody", {}).get("content", {}).values():
+                    # Model schemas come with their $defs: they live in components.
+                    schemas.update(media.get("schema", {}).pop("$defs", {}))
                 public = path in PUBLIC_PATHS
                 codes = [500] if public else list(_ALWAYS)
                 if not public:
@@ -107,6 +110,14 @@ def document_api(app: FastAPI) -> None:
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def model_schema(model: Any) -> dict[str, Any]:
+    """A pydantic model's (or TypeAdapter's) JSON Schema, its refs into OpenAPI components."""
+    schema: dict[str, Any] = model.json_schema(ref_template="#/components/schemas/{model}") \
+        if hasattr(model, "json_schema") else model.model_json_schema(
+            ref_template="#/components/schemas/{model}")
+    return schema
 
 
 def json_body(schema: dict[str, Any] | None = None, media: str = "application/json",

@@ -26,10 +26,10 @@ from carepath_intake.submission import (
 )
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.episode import Episode
-from carepath_shared.episode_id import episode_id_path
+from carepath_shared.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN, episode_id_path
 from carepath_shared.events import OUTCOME_REPORTED, OutcomeReported
 from carepath_shared.http import error_list
-from carepath_shared.http_edge import json_body
+from carepath_shared.http_edge import json_body, model_schema
 from carepath_shared.http_errors import ProblemError
 from carepath_shared.kafka_broker import OutboundEvent, build_event
 from carepath_shared.outcome import OUTCOME_ADAPTER
@@ -42,11 +42,20 @@ class Accepted(BaseModel):
     status: str
 
 
+def _episode_body() -> dict[str, Any]:
+    """The episode's schema with the edge's episode-id rule (docs/episode-contract.md)."""
+    schema = model_schema(Episode)
+    schema["properties"]["episode_id"] = {"anyOf": [
+        {"type": "string", "pattern": EPISODE_ID_PATTERN, "maxLength": EPISODE_ID_MAX},
+        {"type": "null"}]}
+    return schema
+
+
 def register_routes(app: FastAPI, rt: Runtime, submissions: Submissions) -> None:
     auth = submissions.auth
 
     @app.post("/episodes", status_code=202, response_model=Accepted,
-              openapi_extra=json_body({"type": "object"}))
+              openapi_extra=json_body(_episode_body()))
     async def submit_episode(request: Request) -> JSONResponse:
         await auth.require(request, SUBMITTERS)
         data = await read_bounded_object(request)
@@ -58,7 +67,7 @@ def register_routes(app: FastAPI, rt: Runtime, submissions: Submissions) -> None
                                         episode_submission(rt, episode))
 
     @app.post("/episodes/{episode_id}/outcomes", status_code=202, response_model=Accepted,
-              openapi_extra=json_body({"type": "object"}))
+              openapi_extra=json_body(model_schema(OUTCOME_ADAPTER)))
     async def report_outcome(request: Request, episode_id: str = episode_id_path()
                              ) -> JSONResponse:
         await auth.require(request, OUTCOME_REPORTERS)
