@@ -14,7 +14,9 @@ the input is committed. On redelivery:
   (a transactional outbox per key: nothing written is ever left unpublished).
 
 Writers to one key race safely: WATCH aborts the loser, which re-reads and retries, so no
-update is lost.
+update is lost. An output larger than its topic takes raises
+:class:`carepath_shared.kafka_broker.EventTooLarge` before anything is written, so an input
+that could never be published leaves no state and no outbox behind.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.kafka_broker import OutboundEvent, check_size
 from carepath_shared.redis_client import key as rkey
 
 SEEN_LIMIT = 512
@@ -127,6 +129,8 @@ class StateStore:
                     # after the write): they go out first, ahead of this input's.
                     pending = [] if last_published else state.last_outputs
                     new_data, outputs = fold(state.data)
+                    for out in outputs:  # a change Kafka would refuse is never written
+                        check_size(out)
                     outputs = [*(OutboundEvent.from_json(o) for o in pending), *outputs]
                     seen = [*state.seen, input_id][-SEEN_LIMIT:]
                     new_state = StoredState(
