@@ -154,26 +154,49 @@ async def _drop_namespaces(bootstrap: str, redis_url: str, topics: set[str]) -> 
         await client.aclose()
 
 
+#: Namespaces whose topics this test process created (see ``_track_created_namespaces``).
+_CREATED: set[str] = set()
+
+
+def _track_created_namespaces() -> None:
+    """Record every namespace this process creates topics for, so that clean-up touches only
+    those: another test session sharing the broker keeps its topics."""
+    from carepath_shared import kafka_admin
+
+    original = kafka_admin.create_topics
+    if getattr(original, "_tracked", False):
+        return
+
+    async def create_topics(bootstrap: str, namespace: str) -> list[str]:
+        _CREATED.add(namespace)
+        return await original(bootstrap, namespace)
+
+    create_topics._tracked = True  # type: ignore[attr-defined]
+    kafka_admin.create_topics = create_topics  # type: ignore[assignment]
+
+
+# Before any test module is collected, so that their ``from ... import create_topics`` binds
+# the tracking wrapper.
+_track_created_namespaces()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _clean_up_test_namespaces() -> Iterator[None]:
     """Delete the topics and Redis keys this session's tests created, when it ends.
 
     Every test that needs Kafka works in a fresh namespace; without this a long-lived dev
     broker would keep thousands of partitions from earlier runs. Only namespaces that look
-    generated (letters + hex) and appeared during this session are touched.
+    generated (letters + hex) and that this process created topics for are touched, never
+    those of another session running against the same broker.
     """
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        before = asyncio.run(_topics(bootstrap))
-    except Exception:
-        before = None
     yield
-    if before is None or os.environ.get("CAREPATH_KEEP_TEST_DATA"):
+    if os.environ.get("CAREPATH_KEEP_TEST_DATA") or not _CREATED:
         return
     try:
-        created = {t for t in asyncio.run(_topics(bootstrap)) - before
-                   if _TEST_NAMESPACE.match(t.split(".", 1)[0])}
+        created = {t for t in asyncio.run(_topics(bootstrap))
+                   if t.split(".", 1)[0] in _CREATED and _TEST_NAMESPACE.match(t.split(".", 1)[0])}
         if created:
             asyncio.run(_drop_namespaces(bootstrap, redis_url, created))
     except Exception as exc:  # hygiene only: never fail a run over it
