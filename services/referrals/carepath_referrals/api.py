@@ -62,8 +62,6 @@ OUTCOME_ADAPTER: TypeAdapter[OutcomeReport] = TypeAdapter(OutcomeReport)
 ACTIONS = ("claim", "accept", "decline", "schedule", "start", "complete", "cancel", "reroute")
 
 
-_TEAM = Query(default=None, max_length=64)
-_FILTER = Query(default=None, max_length=64)
 
 
 def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: RoutingTable,
@@ -72,12 +70,12 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
     @app.get("/inbox")
     async def inbox(
         request: Request,
-        status: str | None = _FILTER,
-        priority: str | None = _FILTER,
+        status: str | None = Query(default=None, max_length=64),
+        priority: str | None = Query(default=None, max_length=64),
         due_before: IsoAwareDatetime | None = None,
         sort: Literal["due_at", "priority", "status"] = "due_at",
         descending: bool = False,
-        team: str | None = _TEAM,
+        team: str | None = Query(default=None, max_length=64),
     ) -> JSONResponse:
         actor = await tokens.actor_for(request)
         if actor.role == "team_member":
