@@ -24,6 +24,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 from benchmarks.workload import PreparedEpisode
 from carepath_testkit import kafka_reading
 
+# The development token of the integration client (deploy/tokens.dev.json), which intake takes.
+INTAKE_TOKEN = "dev-ehr-token"
 
 def carepath_producer_settings() -> dict[str, object]:
     """The producer settings ``make_broker`` passes to FastStream, read from its source.
@@ -172,7 +174,8 @@ async def post_episodes(
                 start = time.time()
                 t0 = time.perf_counter()
                 r = await client.post("/episodes", json=ep,
-                                      headers={"Idempotency-Key": str(ep["episode_id"])})
+                                      headers={"Idempotency-Key": str(ep["episode_id"]),
+                                               "Authorization": f"Bearer {INTAKE_TOKEN}"})
                 if r.status_code == 202:
                     latencies.append((time.perf_counter() - t0) * 1000)
                     sent_at[str(ep["episode_id"])] = start

@@ -67,6 +67,7 @@ Carepath is running.
 
 Try:
   curl -s -XPOST http://127.0.0.1:${INTAKE_PORT:-8001}/episodes -H 'content-type: application/json' \\
+    -H 'Authorization: Bearer dev-ehr-token' \\
     -d '{"episode_id":"ep-demo-1","region":"lumbar","medial_branch_blocks":[{"relief_percent":80}],"imaging_done":["mri"]}'
 
 Ctrl-C stops the services (Kafka and Redis keep running; \`make stop\` stops them).

@@ -23,7 +23,22 @@ from carepath_shared.observability.metrics import REGISTRY
 from carepath_shared.observability.tracing import kafka_telemetry
 from carepath_shared.producer_reset import is_fatal_producer_error, schedule_reset
 from carepath_shared.settings import Settings
+from carepath_shared.topics import max_message_bytes
 from carepath_shared.transport_security import kafka_broker_security
+
+# What a record costs beyond key, value and headers (record batch and record framing).
+RECORD_OVERHEAD = 512
+
+
+class EventTooLarge(ValueError):
+    """An event would be larger than its topic takes: refuse the change that produced it."""
+
+    def __init__(self, event_type: str, topic: str, size: int, limit: int) -> None:
+        super().__init__(f"a {event_type} event of {size} bytes exceeds {limit} bytes on {topic}")
+        self.event_type = event_type
+        self.topic = topic
+        self.size = size
+        self.limit = limit
 
 
 def make_broker(settings: Settings, client_id: str, service: str | None = None) -> KafkaBroker:
@@ -94,9 +109,25 @@ def build_event(
     validated = body if isinstance(body, model) else model.model_validate(
         body.model_dump(mode="json") if isinstance(body, BaseModel) else body
     )
-    return OutboundEvent(
+    event = OutboundEvent(
         topic=topic, key=key, headers=envelope.to_headers(), value=dump_body(validated)
     )
+    check_size(event)
+    return event
+
+
+def record_size(event: OutboundEvent) -> int:
+    """An upper estimate of the event's record size on the wire."""
+    headers = sum(len(k) + len(v.encode()) for k, v in event.headers.items())
+    return len(event.value) + len(event.key.encode()) + headers + RECORD_OVERHEAD
+
+
+def check_size(event: OutboundEvent) -> None:
+    """:class:`EventTooLarge` unless the topic takes the event. Every event is built through
+    :func:`build_event`, so this runs before any state that would publish it is written."""
+    size, limit = record_size(event), max_message_bytes(event.topic)
+    if size > limit:
+        raise EventTooLarge(event.headers.get("ce_type", "?"), event.topic, size, limit)
 
 
 async def publish(broker: KafkaBroker, event: OutboundEvent) -> None:

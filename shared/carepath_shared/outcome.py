@@ -11,7 +11,6 @@ How each kind updates the episode is documented in
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -30,6 +29,7 @@ from carepath_shared.episode import (
     RedFlag,
     SiProvocationCount,
 )
+from carepath_shared.iso_time import IsoDatetime
 from carepath_shared.steps import Step
 
 __all__ = [
@@ -57,8 +57,8 @@ class _Report(BaseModel):
 
     episode_id: str
     step: Step | None = None
-    # Not strict: JSON text and already-decoded dicts both carry ISO 8601 strings.
-    reported_at: Annotated[datetime, Field(strict=False)] | None = None
+    # ISO 8601 text (JSON text and already-decoded dicts alike); a number is refused.
+    reported_at: IsoDatetime | None = None
 
 
 class MedialBranchBlockOutcome(_Report):

@@ -24,6 +24,7 @@ from faststream.kafka import KafkaBroker
 from carepath_shared.consumer import Committer, Handler, RetryConfig, reliable_subscriber
 from carepath_shared.dependency_health import DependencyHealth, standard_probes
 from carepath_shared.http import install_health
+from carepath_shared.http_edge import install_edge
 from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
 from carepath_shared.observability.http_observe import ObserveHTTP
@@ -170,6 +171,7 @@ def make_app(
     install_metrics(app)
     app.add_middleware(ObserveHTTP, service=runtime.service,
                        tracer_provider=configure_tracing(runtime.service))
+    install_edge(app, runtime.settings)
     app.state.runtime = runtime
     return app
 
@@ -197,4 +199,5 @@ def serve(app: FastAPI, service: str, port: int, settings: Settings | None = Non
         # Longer than a client (or load balancer) keeps an idle connection: a server that
         # closes first races the client's reuse of it (a dropped request under load).
         timeout_keep_alive=30,
+        server_header=False,
     )

@@ -36,7 +36,25 @@ class Settings(BaseSettings):
     # plaintext transports (carepath_shared.production_guard).
     carepath_env: str = Field(default="development")
     carepath_subscriptions_file: str | None = Field(default=None)
+    # The development token file (None: deploy/tokens.dev.json under the working directory;
+    # "" turns it off). See carepath_shared.auth.
     carepath_api_tokens_file: str | None = Field(default=None)
+    # JWT bearer tokens from an OpenID Connect issuer (carepath_shared.auth_jwt); off unless
+    # an issuer is set. The JWKS URL defaults to the issuer's discovery document's jwks_uri.
+    carepath_oidc_issuer: str | None = Field(default=None)
+    carepath_oidc_audience: str | None = Field(default=None)
+    carepath_oidc_jwks_url: str | None = Field(default=None)
+    carepath_oidc_algorithms: str = Field(default="RS256,ES256")
+    carepath_oidc_role_claim: str = Field(default="carepath_role")
+    carepath_oidc_team_claim: str = Field(default="carepath_team")
+    carepath_oidc_subject_claim: str = Field(default="sub")
+    carepath_oidc_leeway_s: float = Field(default=30.0, ge=0, le=300)
+    carepath_oidc_jwks_cache_s: float = Field(default=300.0, ge=0)
+    # An unknown key id refetches the JWKS at most this often (key rotation, not a DoS).
+    carepath_oidc_jwks_min_refresh_s: float = Field(default=10.0, ge=0)
+    # Request bodies over these get 413 before they are parsed (carepath_shared.http_body).
+    carepath_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    carepath_max_fhir_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     carepath_routing_file: str | None = Field(default=None)
     carepath_deadline_scan_seconds: float = Field(default=30.0, gt=0)
     carepath_link_base: str = Field(default="http://127.0.0.1:8003")

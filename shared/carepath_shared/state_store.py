@@ -17,7 +17,9 @@ so a published episode's state holds no copy of its events. On redelivery:
   (a transactional outbox per key: nothing written is ever left unpublished).
 
 Writers to one key race safely: WATCH aborts the loser, which re-reads and retries, so no
-update is lost.
+update is lost. An output larger than its topic takes raises
+:class:`carepath_shared.kafka_broker.EventTooLarge` before anything is written, so an input
+that could never be published leaves no state and no outbox behind.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import WatchError
 
-from carepath_shared.kafka_broker import OutboundEvent
+from carepath_shared.kafka_broker import OutboundEvent, check_size
 from carepath_shared.observability.metrics import OUTBOX_PENDING
 from carepath_shared.redis_client import key as rkey
 from carepath_shared.redis_client import tag
@@ -224,6 +226,8 @@ class StateStore:
                     # after the write): they go out first, ahead of this input's.
                     pending = [] if last_published else await self._unpublished(pipe, key, state)
                     new_data, outputs = fold(state.data)
+                    for out in outputs:  # a change Kafka would refuse is never written
+                        check_size(out)
                     outputs = [*pending, *outputs]
                     seen = [*state.seen, input_id][-SEEN_LIMIT:]
                     new_state = StoredState(

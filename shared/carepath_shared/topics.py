@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PARTITIONS = 6
+# Kafka's default max.message.bytes (1 MiB + batch overhead), set on every topic explicitly;
+# the producer's max_request_size (1 MiB) is the tighter bound, so events are held to it.
+MAX_MESSAGE_BYTES = 1_048_576
 
 
 def replication_for(brokers: int) -> tuple[int, int]:
@@ -28,12 +31,14 @@ class TopicSpec:
     compacted: bool = False
     config: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
     def name(self, namespace: str) -> str:
         return f"{namespace}.{self.suffix}"
 
     def kafka_config(self, brokers: int = 1) -> dict[str, str]:
-        cfg = {"min.insync.replicas": str(replication_for(brokers)[1])}
+        cfg = {"min.insync.replicas": str(replication_for(brokers)[1]),
+               "max.message.bytes": str(self.max_message_bytes)}
         if self.compacted:
             cfg.update(
                 {
@@ -78,6 +83,14 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_REFERRALS,
     DLQ_NOTIFICATIONS,
 )
+
+
+def max_message_bytes(topic: str) -> int:
+    """The largest record ``topic`` (a namespaced name) takes."""
+    for spec in sorted(ALL_TOPICS, key=lambda t: -len(t.suffix)):
+        if topic.endswith("." + spec.suffix):
+            return spec.max_message_bytes
+    return MAX_MESSAGE_BYTES
 
 
 class Topics:

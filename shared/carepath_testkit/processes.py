@@ -22,6 +22,8 @@ from signal import SIGKILL, SIGTERM
 import httpx
 
 SERVICES = ("intake", "pathway", "referrals", "notifications")
+# The repository's development tokens (the services' default path is relative to the cwd).
+DEV_TOKENS = Path(__file__).resolve().parents[2] / "deploy" / "tokens.dev.json"
 
 # (service name, module to run) -> the argv that runs it.
 ArgvHook = Callable[[str, str], list[str]]
@@ -176,6 +178,7 @@ def start_stack(
         "CAREPATH_WEBHOOK_SECRET": new_webhook_secret(),
         "CAREPATH_WEBHOOK_ALLOWLIST": allow,
         "CAREPATH_LOG_LEVEL": log_level,
+        "CAREPATH_API_TOKENS_FILE": str(DEV_TOKENS),
         **extra,
     }
     stack = Stack(namespace, webhook_secret=env["CAREPATH_WEBHOOK_SECRET"])

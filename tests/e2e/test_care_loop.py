@@ -2,7 +2,7 @@
 
 Teams work referrals through the coordinator API; completing one with an outcome publishes
 the outcome event; the pathway re-evaluates; the care plan moves on, version by version:
-imaging -> medial branch block -> RFA -> repeat RFA a year later. Along the way: auth (401/403),
+imaging -> medial branch block -> RFA -> repeat RFA a year later. Along the way: auth (401/404),
 team scoping, validation (422), illegal transitions (409), concurrent updates by two teams,
 and a replay of the recommendation topic that must create no duplicate referral.
 """
@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 from carepath_shared.envelope import derive_id
 from carepath_testkit.kafka_reading import committed_lag, read_topic, topic_partitions
 from carepath_testkit.processes import Stack
-from support.api import ReferralsApi, auth
+from support.api import INTAKE, ReferralsApi, auth
 from support.observe import wait_until
 from support.processes import start_stack
 
@@ -46,7 +46,8 @@ def api(stack: Stack) -> ReferralsApi:
 
 
 def submit(stack: Stack, episode: dict[str, Any]) -> str:
-    r = httpx.post(f"{stack['intake'].url}/episodes", json=episode, timeout=15)
+    r = httpx.post(f"{stack['intake'].url}/episodes", json=episode, headers=INTAKE,
+                   timeout=15)
     assert r.status_code == 202, r.text
     return str(r.json()["episode_id"])
 
@@ -137,7 +138,8 @@ def test_a_patient_moves_through_the_pathway(stack: Stack, api: ReferralsApi) ->
     # 4. A year later the relief has worn off and the pain is back (reported via intake).
     for report in ({"kind": "rfa_follow_up", "relief_duration_months": 12},
                    {"kind": "pain_recurred", "pain_nrs": 7, "after_months": 12}):
-        r = httpx.post(f"{stack['intake'].url}/episodes/{ep}/outcomes", json=report, timeout=15)
+        r = httpx.post(f"{stack['intake'].url}/episodes/{ep}/outcomes", json=report,
+                       headers=INTAKE, timeout=15)
         assert r.status_code == 202, r.text
     repeat = wait_for_step(api, ep, "ablation.repeat_rfa")
     assert repeat["team"] == "interventional_pain"
@@ -162,9 +164,14 @@ def test_every_call_is_authenticated_and_scoped(stack: Stack, api: ReferralsApi)
     assert httpx.get(f"{base}/episodes/{ep}/careplan").status_code == 401
     assert httpx.post(f"{base}/referrals/{rid}/claim").status_code == 401
 
-    # Radiology neither sees nor changes interventional pain's referral.
-    assert httpx.get(f"{base}/referrals/{rid}", headers=auth("radiology")).status_code == 403
-    assert api.act("radiology", rid, "claim").status_code == 403
+    # Radiology neither sees nor changes interventional pain's referral: it answers exactly
+    # as an unknown referral does (no existence leak).
+    unknown = httpx.get(f"{base}/referrals/{uuid.uuid4()}", headers=auth("radiology"))
+    hidden = httpx.get(f"{base}/referrals/{rid}", headers=auth("radiology"))
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json() == unknown.json()
+    claimed = api.act("radiology", rid, "claim")
+    assert claimed.status_code == 404 and claimed.json() == unknown.json()
     inbox = httpx.get(f"{base}/inbox", headers=auth("radiology")).json()["referrals"]
     assert inbox and {r["team"] for r in inbox} == {"radiology"}
     assert httpx.get(f"{base}/inbox?team=surgery", headers=auth("radiology")).status_code == 403
@@ -180,7 +187,8 @@ def test_every_call_is_authenticated_and_scoped(stack: Stack, api: ReferralsApi)
     assert "reason" in {e["field"].split(".")[-1] for e in r.json()["errors"]}
     r = api.act("interventional_pain", rid, "complete")
     assert r.status_code == 409
-    assert "requested" in r.json()["error"]
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "requested" in r.json()["detail"]
     r = api.act("interventional_pain", rid, "complete",
                 outcome={"kind": "medial_branch_block", "relief_percent": 180})
     assert r.status_code == 422
@@ -191,7 +199,7 @@ def test_every_call_is_authenticated_and_scoped(stack: Stack, api: ReferralsApi)
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     assert r.json()["team"] == "care_coordinator"
     assert httpx.get(f"{base}/referrals/{rid}",
-                     headers=auth("interventional_pain")).status_code == 403
+                     headers=auth("interventional_pain")).status_code == 404
     r = api.act("coordinator", rid, "reroute", to_team="interventional_pain",
                 reason="capacity found at the second site")
     assert r.status_code == 200 and r.json()["status"] == "requested"

@@ -18,7 +18,7 @@ import pytest
 from carepath_shared.kafka_admin import create_topics
 from carepath_testkit.kafka_reading import read_topic
 from carepath_testkit.processes import Stack
-from support.api import ReferralsApi, auth
+from support.api import INTAKE, ReferralsApi, auth
 from support.observe import wait_until
 from support.processes import start_stack
 
@@ -51,7 +51,7 @@ def escalations(bootstrap: str, topic: str) -> Counter[str]:
 def test_an_overdue_referral_is_escalated_once(stack: Stack, kafka_bootstrap: str) -> None:
     api = ReferralsApi(stack["referrals"].url)
     ep = f"late-{uuid.uuid4().hex[:6]}"
-    r = httpx.post(f"{stack['intake'].url}/episodes", timeout=15,
+    r = httpx.post(f"{stack['intake'].url}/episodes", timeout=15, headers=INTAKE,
                    json={"episode_id": ep, "region": "lumbar", "medial_branch_blocks": []})
     assert r.status_code == 202
     assert wait_until(lambda: bool(api.plan_or_none(ep)), timeout=60)

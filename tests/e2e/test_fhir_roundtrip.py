@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from fhir.resources.R4B.careplan import CarePlan
-from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
@@ -42,7 +41,8 @@ TEAM_TOKENS = {
     "surgery": "dev-surgery-token",
     "neuromodulation": "dev-neuromodulation-token",
 }
-FHIR_JSON = {"content-type": "application/fhir+json"}
+FHIR_JSON = {"content-type": "application/fhir+json",
+             "Authorization": "Bearer dev-ehr-token"}
 SAMPLE_BUNDLE_PATH = Path(__file__).resolve().parents[2] / "docs" / "examples" / "bundle.json"
 
 
@@ -67,7 +67,9 @@ def sample(episode_id: str) -> dict[str, Any]:
 
 def get_fhir(stack: Stack, path: str, headers: dict[str, str]) -> httpx.Response:
     r = httpx.get(f"{stack['referrals'].url}/fhir/{path}", headers=headers, timeout=10)
-    assert r.headers["content-type"].startswith("application/fhir+json"), r.text
+    # Resources are FHIR JSON; errors are RFC 9457 problems like every Carepath API.
+    expected = "application/fhir+json" if r.is_success else "application/problem+json"
+    assert r.headers["content-type"].startswith(expected), r.text
     return r
 
 
@@ -152,7 +154,8 @@ def test_a_bundle_becomes_a_careplan_with_service_requests_and_tasks(
 
 def test_fhir_reads_are_authenticated_and_team_scoped(stack: Stack, redis_url: str) -> None:
     episode_id = f"ep-fhir-{uuid.uuid4().hex[:8]}"
-    r = httpx.post(f"{stack['intake'].url}/fhir/Bundle", json=sample(episode_id), timeout=10)
+    r = httpx.post(f"{stack['intake'].url}/fhir/Bundle", json=sample(episode_id),
+                   headers=FHIR_JSON, timeout=10)
     assert r.status_code == 202, r.text
     assert wait_until(lambda: referrals_in_redis(redis_url, stack.namespace, episode_id),
                       timeout=60)
@@ -161,39 +164,50 @@ def test_fhir_reads_are_authenticated_and_team_scoped(stack: Stack, redis_url: s
     outsider = next(t for t in TEAM_TOKENS if t != team)
 
     assert get_fhir(stack, f"Task/{rid}", bearer(team)).status_code == 200
+    unknown = get_fhir(stack, "Task/no-such-referral", bearer(outsider))
     for path in (f"Task/{rid}", f"ServiceRequest/{rid}"):
-        forbidden = get_fhir(stack, path, bearer(outsider))
-        assert forbidden.status_code == 403
-        assert OperationOutcome.model_validate(forbidden.json()).issue[0].code == "forbidden"
+        hidden = get_fhir(stack, path, bearer(outsider))
+        # Another team's referral answers exactly as an unknown one (no existence leak).
+        assert hidden.status_code == unknown.status_code == 404
+        assert hidden.json() == unknown.json()
+        assert hidden.headers["content-type"] == "application/problem+json"
     unauthenticated = get_fhir(stack, f"CarePlan/{episode_id}", {})
     assert unauthenticated.status_code == 401
-    assert OperationOutcome.model_validate(unauthenticated.json()).issue[0].code == "login"
+    assert unauthenticated.json()["status"] == 401
     assert get_fhir(stack, "Task/no-such-referral", COORDINATOR).status_code == 404
     assert get_fhir(stack, "CarePlan/no-such-episode", COORDINATOR).status_code == 404
+    # The CarePlan: the team with a referral reads it, a team without one gets 404.
+    assert get_fhir(stack, f"CarePlan/{episode_id}", bearer(team)).status_code == 200
+    teams_on_it = {r["team"] for r in referrals_in_redis(redis_url, stack.namespace, episode_id)}
+    stranger = next((t for t in TEAM_TOKENS if t not in teams_on_it), None)
+    if stranger is not None:
+        assert get_fhir(stack, f"CarePlan/{episode_id}", bearer(stranger)).json() == \
+            get_fhir(stack, "CarePlan/no-such-episode", bearer(stranger)).json()
 
 
 def test_bad_bundles_are_refused_and_idempotency_holds(stack: Stack) -> None:
     url = f"{stack['intake'].url}/fhir/Bundle"
     invalid = {"resourceType": "Bundle", "type": "collection",
                "entry": [{"resource": {"resourceType": "Observation", "code": {"text": "x"}}}]}
-    r = httpx.post(url, json=invalid, timeout=10)
+    r = httpx.post(url, json=invalid, headers=FHIR_JSON, timeout=10)
     assert r.status_code == 422
     assert any("status" in e["field"] for e in r.json()["errors"])
 
     no_region = sample(f"ep-{uuid.uuid4().hex[:8]}")
     no_region["entry"] = [e for e in no_region["entry"]
                           if e["resource"]["resourceType"] != "Condition"]
-    r = httpx.post(url, json=no_region, timeout=10)
+    r = httpx.post(url, json=no_region, headers=FHIR_JSON, timeout=10)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "region"
     assert r.json()["unmapped"]  # the report comes with the refusal
 
-    assert httpx.post(url, content=b"<Bundle/>", headers={"content-type": "application/xml"},
+    assert httpx.post(url, content=b"<Bundle/>", headers={"content-type": "application/xml",
+                                                       "Authorization": "Bearer dev-ehr-token"},
                       timeout=10).status_code == 415
 
     anonymous = sample("unused")
     del anonymous["identifier"]
-    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}", **FHIR_JSON}
     first = httpx.post(url, json=anonymous, headers=key, timeout=10)
     again = httpx.post(url, json=anonymous, headers=key, timeout=10)
     assert first.status_code == again.status_code == 202

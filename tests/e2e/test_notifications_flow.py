@@ -28,6 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from carepath_shared.kafka_admin import create_topics
+from support.api import INTAKE
 from support.observe import received_webhooks, wait_until
 from support.processes import Stack, free_port, start_stack
 
@@ -133,7 +134,7 @@ def test_an_episode_notifies_its_subscribers(stack: Stack, mailbox: tuple[Mailbo
 
     episode_id = f"ep-{uuid.uuid4().hex[:8]}"
     r = httpx.post(f"{stack['intake'].url}/episodes", json={**EPISODE, "episode_id": episode_id},
-                   timeout=10)
+                   headers=INTAKE, timeout=10)
     assert r.status_code == 202, r.text
 
     def calls(path: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import pytest
 
 from carepath_shared.steps import STEP_TEAM
 from carepath_testkit.processes import Stack
+from support.api import INTAKE
 from support.episodes import expected_steps
 from support.observe import received_webhooks, referrals_in_redis, wait_until
 from support.processes import start_stack
@@ -62,7 +63,8 @@ def test_an_episode_becomes_referrals_and_webhooks(stack: Stack, redis_url: str)
     want = expected_steps(episode)
     assert "ablation.rfa" in want  # 85% >= 70%: the seed's threshold
 
-    r = httpx.post(f"{stack['intake'].url}/episodes", json=episode, timeout=10)
+    r = httpx.post(f"{stack['intake'].url}/episodes", json=episode, headers=INTAKE,
+                   timeout=10)
     assert r.status_code == 202, r.text
     assert r.json()["episode_id"] == episode["episode_id"]
 
@@ -95,23 +97,24 @@ def test_an_episode_becomes_referrals_and_webhooks(stack: Stack, redis_url: str)
 
 def test_bad_input_names_the_field(stack: Stack) -> None:
     r = httpx.post(f"{stack['intake'].url}/episodes",
-                   json={"region": "thoracic", "phq9": "12"}, timeout=10)
+                   json={"region": "thoracic", "phq9": "12"}, headers=INTAKE, timeout=10)
     assert r.status_code == 422
     fields = {e["field"] for e in r.json()["errors"]}
     assert {"region", "phq9"} <= fields
 
-    r = httpx.post(f"{stack['intake'].url}/episodes", json={"age": 50}, timeout=10)
+    r = httpx.post(f"{stack['intake'].url}/episodes", json={"age": 50}, headers=INTAKE,
+                   timeout=10)
     assert r.status_code == 422
     assert "region" in {e["field"] for e in r.json()["errors"]}
 
     r = httpx.post(f"{stack['intake'].url}/episodes", content=b"{not json",
-                   headers={"content-type": "application/json"}, timeout=10)
+                   headers={"content-type": "application/json", **INTAKE}, timeout=10)
     assert r.status_code == 400
 
 
 def test_idempotency_key_is_honoured(stack: Stack, redis_url: str) -> None:
     body = {"region": "cervical", "radicular_pain": True}
-    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}", **INTAKE}
     first = httpx.post(f"{stack['intake'].url}/episodes", json=body, headers=key, timeout=10)
     again = httpx.post(f"{stack['intake'].url}/episodes", json=body, headers=key, timeout=10)
     assert first.status_code == again.status_code == 202

@@ -21,6 +21,7 @@ import pytest
 
 from carepath_testkit.episodes import random_episode
 from carepath_testkit.processes import Stack
+from support.api import INTAKE
 from support.episodes import expected_steps
 from support.observe import received_webhooks, referrals_in_redis, wait_until
 from support.processes import start_stack
@@ -54,7 +55,7 @@ def test_sigkill_mid_flow_loses_and_duplicates_nothing(
     def feed() -> None:
         with httpx.Client(timeout=15) as client:
             for ep in episodes:
-                r = client.post(f"{stack['intake'].url}/episodes", json=ep)
+                r = client.post(f"{stack['intake'].url}/episodes", json=ep, headers=INTAKE)
                 if r.status_code == 202:
                     posted.append(ep["episode_id"])
                 else:

@@ -14,7 +14,11 @@ TOKENS = {
     "psychology": "dev-psychology-token",
     "surgery": "dev-surgery-token",
     "neuromodulation": "dev-neuromodulation-token",
+    "ehr": "dev-ehr-token",
+    "dashboard": "dev-dashboard-token",
+    "admin": "dev-admin-token",
 }
+INTAKE = {"Authorization": "Bearer dev-ehr-token"}  # the integration client
 
 
 def auth(team: str) -> dict[str, str]:

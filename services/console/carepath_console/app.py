@@ -36,7 +36,7 @@ from carepath_console.sessions import Session, SessionStore
 from carepath_console.settings import ConsoleSettings
 from carepath_console.upstream import Upstream, as_problem
 from carepath_console.worklist import WorklistQuery, select
-from carepath_shared.auth import DEV_TOKENS_FILE
+from carepath_shared.auth import DEFAULT_TOKENS_FILE
 from carepath_shared.http import error_list
 from carepath_shared.log import get_logger
 from carepath_shared.problems import problem
@@ -59,7 +59,7 @@ SECURITY_HEADERS = {
 
 def dev_identities(path: str | None) -> list[dict[str, str]]:
     """The development identities a user may sign in as (integration tokens excluded)."""
-    raw = json.loads(Path(path or DEV_TOKENS_FILE).read_text(encoding="utf-8"))
+    raw = json.loads(Path(path or DEFAULT_TOKENS_FILE).read_text(encoding="utf-8"))
     out = []
     for token, who in raw.items():
         if who.get("role") in ("team_member", "coordinator", "admin", "dashboard"):

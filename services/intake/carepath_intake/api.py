@@ -1,8 +1,10 @@
 """Intake's HTTP API: episodes and outcome reports in, events out.
 
-Thin adapter: decode and validate (pydantic, strict), honour ``Idempotency-Key``, frame the
-event (CloudEvents headers, deterministic id) and publish it with ``acks=all`` before
-answering 202. Bad input gets a 4xx naming each offending field.
+Thin adapter: authenticate (``integration``; outcomes also ``coordinator``), read the body
+strictly within the contract's bounds, validate (pydantic, strict), honour
+``Idempotency-Key``, frame the event (CloudEvents headers, deterministic id) and publish it
+with ``acks=all`` before answering 202. An outcome for an episode intake never accepted is
+404. Bad input gets an RFC 9457 problem naming each offending field.
 """
 
 from __future__ import annotations
@@ -12,51 +14,74 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from carepath_intake.submission import (
+    OUTCOME_REPORTERS,
     SOURCE,
+    SUBMITTERS,
     Submissions,
     episode_submission,
-    problem,
-    read_json_object,
+    read_bounded_object,
 )
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.episode import Episode
+from carepath_shared.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN, episode_id_path
 from carepath_shared.events import OUTCOME_REPORTED, OutcomeReported
 from carepath_shared.http import error_list
+from carepath_shared.http_edge import json_body, model_schema
+from carepath_shared.http_errors import ProblemError
 from carepath_shared.kafka_broker import OutboundEvent, build_event
 from carepath_shared.outcome import OUTCOME_ADAPTER
 from carepath_shared.service import Runtime
 
 
+class Accepted(BaseModel):
+    episode_id: str
+    event_id: str
+    status: str
+
+
+def _episode_body() -> dict[str, Any]:
+    """The episode's schema with the edge's episode-id rule (docs/episode-contract.md)."""
+    schema = model_schema(Episode)
+    schema["properties"]["episode_id"] = {"anyOf": [
+        {"type": "string", "pattern": EPISODE_ID_PATTERN, "maxLength": EPISODE_ID_MAX},
+        {"type": "null"}]}
+    return schema
+
+
 def register_routes(app: FastAPI, rt: Runtime, submissions: Submissions) -> None:
-    @app.post("/episodes", status_code=202)
+    auth = submissions.auth
+
+    @app.post("/episodes", status_code=202, response_model=Accepted,
+              openapi_extra=json_body(_episode_body()))
     async def submit_episode(request: Request) -> JSONResponse:
-        data = await read_json_object(request)
-        if isinstance(data, JSONResponse):
-            return data
+        await auth.require(request, SUBMITTERS)
+        data = await read_bounded_object(request)
         try:
             episode = Episode.model_validate(data)
         except ValidationError as exc:
-            return problem(422, "invalid episode", error_list(exc))
+            raise ProblemError(422, "invalid episode", error_list(exc)) from exc
         return await submissions.accept(request, "episodes", data,
                                         episode_submission(rt, episode))
 
-    @app.post("/episodes/{episode_id}/outcomes", status_code=202)
-    async def report_outcome(episode_id: str, request: Request) -> JSONResponse:
-        data = await read_json_object(request)
-        if isinstance(data, JSONResponse):
-            return data
+    @app.post("/episodes/{episode_id}/outcomes", status_code=202, response_model=Accepted,
+              openapi_extra=json_body(model_schema(OUTCOME_ADAPTER)))
+    async def report_outcome(request: Request, episode_id: str = episode_id_path()
+                             ) -> JSONResponse:
+        await auth.require(request, OUTCOME_REPORTERS)
+        data = await read_bounded_object(request)
         data.setdefault("episode_id", episode_id)
         if data["episode_id"] != episode_id:
-            return problem(422, "invalid outcome", [
-                {"field": "episode_id", "reason": "does not match the episode in the URL"}
-            ])
+            raise ProblemError(422, "invalid outcome", [
+                {"field": "episode_id", "reason": "does not match the episode in the URL"}])
         try:
             report = OUTCOME_ADAPTER.validate_python(data)
         except ValidationError as exc:
-            return problem(422, "invalid outcome", error_list(exc))
+            raise ProblemError(422, "invalid outcome", error_list(exc)) from exc
+        if not await submissions.known_episode(episode_id):
+            raise ProblemError(404, "no such episode")
 
         def build(dedupe: str) -> tuple[dict[str, Any], OutboundEvent]:
             event_id = derive_id(OUTCOME_REPORTED, episode_id, dedupe)

@@ -8,6 +8,7 @@ from carepath_intake.api import register_routes
 from carepath_intake.availability import install_availability
 from carepath_intake.fhir_routes import register_fhir_routes
 from carepath_intake.submission import Submissions
+from carepath_shared.auth import authenticator_from_settings
 from carepath_shared.service import make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
 
@@ -18,7 +19,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt = make_runtime(SERVICE, settings)
     app = make_app(rt)
     install_availability(app, rt.health, rt.settings)
-    submissions = Submissions(rt)
+    submissions = Submissions(rt, authenticator_from_settings(rt.settings))
     register_routes(app, rt, submissions)
     register_fhir_routes(app, rt, submissions)
     return app

@@ -1,10 +1,15 @@
-"""What every intake endpoint shares: reading the JSON body, answering errors, and the
-idempotent publish of the resulting event (``Idempotency-Key``)."""
+"""What every intake endpoint shares: who may call, reading the body, the episodes intake has
+accepted, and the idempotent publish of the resulting event (``Idempotency-Key``).
+
+Roles (docs/api-access.md): ``integration`` (the EHR) submits episodes and FHIR Bundles and
+reports outcomes; a ``coordinator`` may also report outcomes. Teams report theirs by completing
+their referral (the referrals API), which checks that the referral is theirs.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,15 +19,21 @@ from fastapi.responses import JSONResponse
 
 from carepath_intake.availability import complete_durably, release_quietly
 from carepath_intake.idempotency import IdempotencyStore
+from carepath_shared.auth import Authenticator
 from carepath_shared.envelope import Envelope, derive_id
 from carepath_shared.episode import Episode
 from carepath_shared.events import EPISODE_SUBMITTED, EpisodeSubmitted
-from carepath_shared.kafka_broker import OutboundEvent, build_event, publish
+from carepath_shared.http_body import JSON, read_json_object
+from carepath_shared.http_errors import ProblemError
+from carepath_shared.kafka_broker import EventTooLarge, OutboundEvent, build_event, publish
+from carepath_shared.limits import bound_errors
 from carepath_shared.log import get_logger
-from carepath_shared.problems import problem as problem_details
+from carepath_shared.redis_client import key as rkey
 from carepath_shared.service import Runtime
 
 SOURCE = "/carepath/intake"
+SUBMITTERS = frozenset({"integration"})
+OUTCOME_REPORTERS = frozenset({"integration", "coordinator"})
 log = get_logger(__name__)
 
 # Given the de-duplication key (the Idempotency-Key, else the body's hash): the 202 answer
@@ -30,29 +41,14 @@ log = get_logger(__name__)
 Build = Callable[[str], tuple[dict[str, Any], OutboundEvent]]
 
 
-def problem(status: int, error: str, errors: list[dict[str, str]] | None = None,
-            **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"error": error}
-    if errors is not None:
-        body["errors"] = errors
-    body.update(extra)
-    return JSONResponse(body, status_code=status)
-
-
-async def read_json_object(request: Request, media: str = "application/json"
-                           ) -> dict[str, Any] | JSONResponse:
-    """The body as a JSON object, or the 4xx answer explaining why it is not one."""
-    ctype = request.headers.get("content-type", media)
-    if "json" not in ctype:
-        return problem(415, f"content-type must be {media}")
-    try:
-        data = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        return problem(400, f"body is not valid JSON: {exc}")
-    if not isinstance(data, dict):
-        return problem(
-            422, "invalid request", [{"field": "(body)", "reason": "must be a JSON object"}]
-        )
+async def read_bounded_object(request: Request, accepted: Sequence[str] = (JSON,),
+                              bounded: bool = True) -> dict[str, Any]:
+    """The body as a strictly parsed JSON object within the contract's bounds (4xx else)."""
+    data = await read_json_object(request, accepted)
+    if bounded:
+        errors = bound_errors(data)
+        if errors:
+            raise ProblemError(422, "the request breaks the contract's bounds", errors)
     return data
 
 
@@ -61,11 +57,17 @@ def body_hash(data: dict[str, Any]) -> str:
 
 
 class Submissions:
-    """Publishes each accepted request's event once per ``Idempotency-Key``."""
+    """Publishes each accepted request's event once per ``Idempotency-Key``, and remembers the
+    episodes it accepted (``<ns>:intake:episodes``)."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, auth: Authenticator) -> None:
         self._rt = rt
+        self.auth = auth
         self._idem = IdempotencyStore(rt.redis, rt.settings.namespace)
+        self._episodes = rkey(rt.settings.namespace, "intake", "episodes")
+
+    async def known_episode(self, episode_id: str) -> bool:
+        return bool(await self._rt.redis.sismember(self._episodes, episode_id))
 
     async def accept(self, request: Request, scope: str, data: dict[str, Any],
                      build: Build) -> JSONResponse:
@@ -73,24 +75,30 @@ class Submissions:
         idem_key = request.headers.get("idempotency-key")
         if idem_key is not None:
             if not 1 <= len(idem_key) <= 255:
-                return problem(400, "invalid request", [
+                raise ProblemError(400, "invalid request", [
                     {"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
             claim = await self._idem.claim(scope, idem_key, digest)
             if claim.state == "conflict":
-                return problem(422, "Idempotency-Key was already used with a different body")
+                raise ProblemError(422, "Idempotency-Key was already used with a different body",
+                                   [{"field": "Idempotency-Key",
+                                     "reason": "already used with a different body"}])
             if claim.state == "in_progress":
-                return problem_details(
-                    409, "a request with this Idempotency-Key is still in progress",
-                    slug="in-progress", headers={"Retry-After": "1"})
+                raise ProblemError(409, "a request with this Idempotency-Key is still in progress",
+                                   slug="in-progress", headers={"Retry-After": "1"})
             if claim.state == "replay" and claim.response is not None:
                 return JSONResponse(claim.response, 202, headers={"Idempotent-Replayed": "true"})
         try:
             response, event = build(idem_key or digest)
             await publish(self._rt.broker, event)
-        except BaseException:
+            if event.headers["ce_type"] == EPISODE_SUBMITTED:
+                await self._rt.redis.sadd(self._episodes, response["episode_id"])
+        except BaseException as exc:
             if idem_key is not None:  # nothing accepted: a retry with this key goes ahead
                 key = idem_key
                 await release_quietly(lambda: self._idem.release(scope, key))
+            if isinstance(exc, EventTooLarge):
+                raise ProblemError(413, "the event this request produces is larger than its "
+                                        "topic takes", slug="event-too-large") from exc
             raise
         if idem_key is not None:
             key = idem_key
@@ -102,10 +110,13 @@ class Submissions:
 
 def episode_submission(rt: Runtime, episode: Episode, extra: dict[str, Any] | None = None
                        ) -> Build:
-    """The ``episode.submitted`` event of an episode; an id is derived when it has none."""
+    """The ``episode.submitted`` event of an episode; an id is derived only when it has none
+    (absent or null: a present id always passed the episode-id rule)."""
 
     def build(dedupe: str) -> tuple[dict[str, Any], OutboundEvent]:
-        episode_id = episode.episode_id or derive_id("episode", dedupe)
+        episode_id = episode.episode_id
+        if episode_id is None:
+            episode_id = derive_id("episode", dedupe)
         ep = episode if episode.episode_id else episode.model_copy(
             update={"episode_id": episode_id})
         event_id = derive_id(EPISODE_SUBMITTED, episode_id, dedupe)

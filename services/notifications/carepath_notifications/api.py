@@ -31,10 +31,13 @@ from carepath_notifications.domain.subscription_access import (
 )
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.subscription_store import AlreadyExists, SubscriptionStore
-from carepath_shared.auth import TokenRegistry
+from carepath_shared.auth import Authenticator
 from carepath_shared.envelope import derive_id
 from carepath_shared.http import error_list
-from carepath_shared.problems import problem
+from carepath_shared.http_body import read_json_object
+from carepath_shared.http_edge import json_body
+from carepath_shared.http_errors import ProblemError
+from carepath_shared.limits import bound_errors
 
 
 class SubscriptionRequest(BaseModel):
@@ -64,15 +67,19 @@ def _same_definition(a: Subscription, b: Subscription) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
-def register_routes(app: FastAPI, store: SubscriptionStore, tokens: TokenRegistry) -> None:
-    @app.post("/subscriptions")
+def register_routes(app: FastAPI, store: SubscriptionStore, tokens: Authenticator) -> None:
+    @app.post("/subscriptions", responses={201: {"description": "Created"}},
+              openapi_extra=json_body({"type": "object"}))
     async def create(request: Request) -> JSONResponse:
-        principal = tokens.require(request, MANAGING_ROLES)
+        principal = await tokens.require(request, MANAGING_ROLES)
+        data = await read_json_object(request)
+        bounds = bound_errors(data)
+        if bounds:
+            raise ProblemError(422, "invalid subscription", bounds)
         try:
-            req = SubscriptionRequest.model_validate_json(await request.body())
+            req = SubscriptionRequest.model_validate(data)
         except ValidationError as exc:
-            return JSONResponse({"error": "invalid subscription", "errors": error_list(exc)},
-                                422)
+            raise ProblemError(422, "invalid subscription", error_list(exc)) from exc
         try:
             scope = scope_for_create(principal, req.kind, req.team)
         except Refused as exc:
@@ -95,14 +102,12 @@ def register_routes(app: FastAPI, store: SubscriptionStore, tokens: TokenRegistr
         try:
             sub = Subscription.model_validate(fields)
         except ValidationError as exc:
-            return JSONResponse({"error": "invalid subscription", "errors": error_list(exc)},
-                                422)
+            raise ProblemError(422, "invalid subscription", error_list(exc)) from exc
         try:
             stored = await store.create(sub, principal.subject, datetime.now(UTC))
         except DestinationRefused as exc:  # the SSRF guard; the reason never holds the url
-            return problem(422, "webhook destination refused", [
-                {"field": "url", "reason": exc.reason}], slug="destination-refused",
-                title="Webhook destination refused")
+            raise ProblemError(422, "webhook destination refused", [
+                {"field": "url", "reason": exc.reason}], slug="destination-refused") from exc
         except AlreadyExists as exc:
             existing = exc.existing
             same = (existing.source == "api" and existing.created_by == principal.subject
@@ -118,13 +123,13 @@ def register_routes(app: FastAPI, store: SubscriptionStore, tokens: TokenRegistr
 
     @app.get("/subscriptions")
     async def list_subscriptions(request: Request) -> JSONResponse:
-        principal = tokens.require(request, MANAGING_ROLES)
+        principal = await tokens.require(request, MANAGING_ROLES)
         visible = [s.public() for s in await store.all() if may_see(principal, s.subscription)]
         return JSONResponse({"subscriptions": visible})
 
     @app.get("/subscriptions/{subscription_id}")
     async def get_subscription(subscription_id: str, request: Request) -> JSONResponse:
-        principal = tokens.require(request, MANAGING_ROLES)
+        principal = await tokens.require(request, MANAGING_ROLES)
         stored = await store.get(subscription_id)
         if stored is None or not may_see(principal, stored.subscription):
             raise HTTPException(404, "no such subscription")
@@ -132,7 +137,7 @@ def register_routes(app: FastAPI, store: SubscriptionStore, tokens: TokenRegistr
 
     @app.delete("/subscriptions/{subscription_id}")
     async def delete_subscription(subscription_id: str, request: Request) -> JSONResponse:
-        principal = tokens.require(request, MANAGING_ROLES)
+        principal = await tokens.require(request, MANAGING_ROLES)
         stored = await store.get(subscription_id)
         if stored is None or not may_see(principal, stored.subscription):
             raise HTTPException(404, "no such subscription")

@@ -32,7 +32,7 @@ from carepath_notifications.subscription_store import (
 from carepath_notifications.webhook_client import WebhookClient, make_webhook_client
 from carepath_notifications.webhook_sender import send_webhook
 from carepath_notifications.worker import DeliveryWorker, Sender, WorkerConfig
-from carepath_shared.auth import TokenRegistry
+from carepath_shared.auth import authenticator_from_settings
 from carepath_shared.log import configure_logging, get_logger
 from carepath_shared.service import Runtime, make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await client.aclose()
 
     app = make_app(rt, on_started=started, on_stopping=stopping, on_stopped=stopped)
-    tokens = TokenRegistry.from_file(s.carepath_api_tokens_file)
+    tokens = authenticator_from_settings(s)
     register_routes(app, store, tokens)
     register_stream(app, s, rt.topics, tokens)
     return app

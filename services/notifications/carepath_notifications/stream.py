@@ -27,7 +27,7 @@ import anyio
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from carepath_notifications.domain.snapshot import LatestPerKey
@@ -38,7 +38,8 @@ from carepath_notifications.domain.stream_position import (
     encode,
     start_offsets,
 )
-from carepath_shared.auth import TokenRegistry
+from carepath_shared.auth import Authenticator
+from carepath_shared.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN
 from carepath_shared.events import CARE_PLAN_UPDATED, PATHWAY_STATUS
 from carepath_shared.log import get_logger
 from carepath_shared.settings import Settings
@@ -226,19 +227,23 @@ class _ClosingStream(StreamingResponse):
 
 
 def register_stream(app: FastAPI, settings: Settings, topics: Topics,
-                    tokens: TokenRegistry) -> None:
-    @app.get("/stream")
-    async def stream(request: Request, episode_id: str | None = None) -> StreamingResponse:
-        tokens.require(request, STREAM_ROLES)
+                    tokens: Authenticator) -> None:
+    @app.get("/stream", response_class=StreamingResponse, responses={
+        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}})
+    async def stream(
+        request: Request,
+        episode_id: str | None = Query(default=None, pattern=EPISODE_ID_PATTERN,
+                                       max_length=EPISODE_ID_MAX),
+    ) -> StreamingResponse:
+        await tokens.require(request, STREAM_ROLES)
         last_id = request.headers.get("last-event-id")
         position: dict[Partition, int] | None = None
         if last_id:
             try:
                 position = decode(last_id)
             except InvalidPosition as exc:
-                raise HTTPException(400, str(exc)) from exc
-        if episode_id is not None and not (0 < len(episode_id) <= 200):
-            raise HTTPException(422, "episode_id: 1 to 200 characters")
+                raise HTTPException(
+                    400, "Last-Event-ID is not a position this stream gave") from exc
         reader = StreamReader(settings, topics, episode_id)
         try:
             await reader.open()

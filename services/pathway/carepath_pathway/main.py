@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import sys
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from carepath_pathway import handlers
+from carepath_shared.auth import authenticator_from_settings
+from carepath_shared.episode_id import episode_id_path
+from carepath_shared.http_errors import ProblemError
 from carepath_shared.service import make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
 from carepath_shared.state_store import StateStore
 
 SERVICE = "pathway"
+# The pathway knows no care relationships: its state is for coordinators and admins.
+STATE_READERS = frozenset({"coordinator", "admin"})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,12 +25,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.register(rt)
     app = make_app(rt)
     store = StateStore(rt.redis, rt.settings.namespace, "pathway")
+    auth = authenticator_from_settings(rt.settings)
 
     @app.get("/episodes/{episode_id}/state")
-    async def episode_state(episode_id: str) -> JSONResponse:
+    async def episode_state(request: Request, episode_id: str = episode_id_path()
+                            ) -> JSONResponse:
+        await auth.require(request, STATE_READERS)
         stored = await store.get(episode_id)
         if stored.data is None:
-            return JSONResponse({"error": "unknown episode"}, 404)
+            raise ProblemError(404, "no such episode")
         return JSONResponse({"version": stored.version, "active": stored.data.get("active", {}),
                              "evaluation_seq": stored.data.get("evaluation_seq"),
                              "profile": stored.data.get("profile")})

@@ -1,10 +1,14 @@
 """The coordinator API: inboxes, referral actions and the care plan (HTTP, JSON).
 
-Every call is authenticated (401 without a valid bearer token); a team member sees and
-changes only their team's referrals (403 otherwise); an illegal transition is refused with
-409 and the reason; a malformed action gets 422 naming the field. Each change goes through
-the episode's care plan (optimistic concurrency in Redis), is audited, and is published.
-Completing a referral with an outcome also publishes ``outcome.reported`` for the pathway.
+Every call is authenticated (401 without a valid bearer token). A team member sees and
+changes only their team's referrals; one they may not see answers 404 exactly like an unknown
+one. They read an episode's plan and referral list only while their team holds or held a
+referral on it, with other teams' details redacted (:mod:`.domain.visibility`). An action
+their role may not take on a referral they see is 403; an illegal transition is 409 with the
+reason; a malformed action is 422 naming the field; an action whose events would exceed their
+topic's size is 413 and changes nothing. Each change goes through the episode's care plan
+(optimistic concurrency in Redis), is audited, and is published. Completing a referral with
+an outcome also publishes ``outcome.reported`` for the pathway. Errors are RFC 9457 problems.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import orjson
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from carepath_referrals.access import ReferralAccessError, visible_referral
-from carepath_referrals.auth import TokenRegistry
+from carepath_referrals.access import (
+    visible_episode_referrals,
+    visible_plan_view,
+    visible_referral,
+)
+from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.domain import (
     AccessDenied,
     CarePlan,
@@ -35,12 +42,19 @@ from carepath_referrals.domain import (
     filter_and_sort,
     parse_action,
 )
-from carepath_referrals.plan_events import care_plan_view, plan_events
+from carepath_referrals.domain.visibility import holds_or_held, redact_referral_view
+from carepath_referrals.plan_events import plan_events
 from carepath_referrals.plan_store import PlanStore
 from carepath_shared.envelope import Envelope, derive_id
+from carepath_shared.episode_id import episode_id_path, referral_id_path
 from carepath_shared.events import OUTCOME_REPORTED, OutcomeReported
 from carepath_shared.http import error_list
-from carepath_shared.kafka_broker import OutboundEvent, build_event
+from carepath_shared.http_body import JSON, media_type, parse_json, require_media
+from carepath_shared.http_edge import json_body
+from carepath_shared.http_errors import ProblemError
+from carepath_shared.iso_time import IsoAwareDatetime
+from carepath_shared.kafka_broker import EventTooLarge, OutboundEvent, build_event
+from carepath_shared.limits import bound_errors
 from carepath_shared.outcome import OutcomeReport
 from carepath_shared.service import Runtime
 
@@ -48,71 +62,76 @@ OUTCOME_ADAPTER: TypeAdapter[OutcomeReport] = TypeAdapter(OutcomeReport)
 ACTIONS = ("claim", "accept", "decline", "schedule", "start", "complete", "cancel", "reroute")
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
 
 
 def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: RoutingTable,
-                    tokens: TokenRegistry) -> None:
+                    tokens: ReferralCallers) -> None:
 
     @app.get("/inbox")
     async def inbox(
         request: Request,
-        status: str | None = None,
-        priority: str | None = None,
-        due_before: datetime | None = None,
+        status: str | None = Query(default=None, max_length=64),
+        priority: str | None = Query(default=None, max_length=64),
+        due_before: IsoAwareDatetime | None = None,
         sort: Literal["due_at", "priority", "status"] = "due_at",
         descending: bool = False,
-        team: str | None = None,
+        team: str | None = Query(default=None, max_length=64),
     ) -> JSONResponse:
-        actor = tokens.actor_for(request)
+        actor = await tokens.actor_for(request)
         if actor.role == "team_member":
             if team not in (None, actor.team.value):
-                return _error(403, "a team member sees only their own team's inbox")
+                raise ProblemError(403, "a team member sees only their own team's inbox")
             refs = await store.team_referrals(actor.team.value)
         else:
             refs = await (store.team_referrals(team) if team else store.all_referrals())
         try:
             chosen = filter_and_sort(refs, status=status, priority=priority,
                                      due_before=due_before, sort=sort, descending=descending)
-        except (ValueError, ValidationError) as exc:
-            return _error(422, f"invalid filter: {exc}")
+        except ValidationError as exc:
+            raise ProblemError(422, "invalid filter", error_list(exc)) from exc
+        except ValueError as exc:
+            raise ProblemError(422, "invalid filter", [
+                {"field": "status" if status else "priority",
+                 "reason": "not a known value"}]) from exc
         visible = [r for r in chosen if can_view(actor, r)]
         return JSONResponse({"referrals": [_view(r) for r in visible]})
 
     @app.get("/referrals/{referral_id}")
-    async def get_referral(referral_id: str, request: Request) -> JSONResponse:
-        actor = tokens.actor_for(request)
-        try:
-            ref = await visible_referral(store, actor, referral_id)
-        except ReferralAccessError as exc:
-            return _error(exc.status, exc.reason)
+    async def get_referral(request: Request, referral_id: str = referral_id_path()
+                           ) -> JSONResponse:
+        actor = await tokens.actor_for(request)
+        ref = await visible_referral(store, actor, referral_id)
         return JSONResponse(_view(ref, with_history=True))
 
     @app.get("/episodes/{episode_id}/careplan")
-    async def get_care_plan(episode_id: str, request: Request) -> JSONResponse:
-        tokens.actor_for(request)  # every team reads the same plan
-        plan = await store.plan(episode_id)
-        if plan is None:
-            return _error(404, "no care plan for this episode")
-        return JSONResponse(care_plan_view(plan))
+    async def get_care_plan(request: Request, episode_id: str = episode_id_path()
+                            ) -> JSONResponse:
+        actor = await tokens.actor_for(request)
+        return JSONResponse(await visible_plan_view(store, actor, episode_id))
 
     @app.get("/episodes/{episode_id}/referrals")
-    async def episode_referrals(episode_id: str, request: Request) -> JSONResponse:
-        actor = tokens.actor_for(request)
-        refs = [r for r in await store.episode_referrals(episode_id) if can_view(actor, r)]
-        return JSONResponse({"referrals": [_view(r) for r in refs]})
+    async def episode_referrals(request: Request, episode_id: str = episode_id_path()
+                                ) -> JSONResponse:
+        actor = await tokens.actor_for(request)
+        refs = await visible_episode_referrals(store, actor, episode_id)
+        full = actor.role != "team_member"
+        views = [_view(r) if full or holds_or_held(actor.team.value, r)
+                 else redact_referral_view(_view(r)) for r in refs]
+        return JSONResponse({"referrals": views})
 
     async def act(referral_id: str, request: Request, action_name: str | None) -> JSONResponse:
-        actor = tokens.actor_for(request)
+        actor = await tokens.actor_for(request)
         raw = await request.body()
-        try:
-            data = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            return _error(400, f"body is not valid JSON: {exc}")
+        data: Any = {}
+        if raw.strip() or media_type(request) is not None:
+            require_media(request, (JSON,))
+            data = parse_json(raw)
         if not isinstance(data, dict):
-            return _error(422, "invalid action", errors=[{"field": "(body)",
-                                                          "reason": "must be a JSON object"}])
+            raise ProblemError(422, "invalid action", [{"field": "(body)",
+                                                        "reason": "must be a JSON object"}])
+        bounds = bound_errors(data)
+        if bounds:
+            raise ProblemError(422, "the action breaks the contract's bounds", bounds)
         if action_name is not None:
             data = {**data, "kind": action_name}
         elif "action" in data and "kind" not in data:
@@ -120,12 +139,9 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
         try:
             action = parse_action(data)
         except ValidationError as exc:
-            return _error(422, "invalid action", errors=error_list(exc))
+            raise ProblemError(422, "invalid action", error_list(exc)) from exc
 
-        try:
-            ref = await visible_referral(store, actor, referral_id)
-        except ReferralAccessError as exc:
-            return _error(exc.status, exc.reason)
+        ref = await visible_referral(store, actor, referral_id)
 
         report: Any = None
         if isinstance(action, Complete) and action.outcome is not None:
@@ -136,7 +152,7 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
             except ValidationError as exc:
                 errs = [{"field": f"outcome.{e['field']}", "reason": e["reason"]}
                         for e in error_list(exc)]
-                return _error(422, "invalid outcome", errors=errs)
+                raise ProblemError(422, "invalid outcome", errs) from exc
 
         request_id = request.headers.get("idempotency-key") or str(uuid.uuid4())
         input_id = derive_id("referral-action", referral_id, request_id)
@@ -158,30 +174,33 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
         try:
             await store.change_and_publish(ref.episode_id, input_id, fold, rt.broker)
         except AccessDenied as exc:
-            return _error(403, str(exc))
+            raise ProblemError(403, exc.reason) from exc
         except (IllegalTransition, ReferralConflict, VersionConflict) as exc:
-            return _error(409, str(exc))
+            raise ProblemError(409, exc.reason) from exc
         except UnknownReferral as exc:
-            return _error(404, str(exc))
+            raise ProblemError(404, "no such referral") from exc
+        except EventTooLarge as exc:
+            raise ProblemError(413, "the change would publish an event larger than its topic "
+                                    "takes; nothing was changed", slug="event-too-large") from exc
         updated_ref = await store.referral(referral_id)
         assert updated_ref is not None
         return JSONResponse(_view(updated_ref))
 
-    @app.post("/referrals/{referral_id}/actions")
-    async def generic_action(referral_id: str, request: Request) -> JSONResponse:
+    action_body = json_body({"type": "object"}, required=False)
+
+    @app.post("/referrals/{referral_id}/actions", openapi_extra=action_body)
+    async def generic_action(request: Request, referral_id: str = referral_id_path()
+                             ) -> JSONResponse:
         return await act(referral_id, request, None)
 
     for name in ACTIONS:
         def _bind(action_name: str) -> Any:
-            async def endpoint(referral_id: str, request: Request) -> JSONResponse:
+            async def endpoint(request: Request, referral_id: str = referral_id_path()
+                               ) -> JSONResponse:
                 return await act(referral_id, request, action_name)
             endpoint.__name__ = f"referral_{action_name}"
             return endpoint
-        app.post(f"/referrals/{{referral_id}}/{name}")(_bind(name))
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+        app.post(f"/referrals/{{referral_id}}/{name}", openapi_extra=action_body)(_bind(name))
 
 
 def _outcome_event(rt: Runtime, report: Any, referral_id: str, input_id: str,

@@ -1,34 +1,29 @@
-"""Bearer tokens to referral actors (a team and a role).
+"""The caller of the referrals API as the referral domain's :class:`Actor`.
 
-Token handling is shared (:mod:`carepath_shared.auth`); this module only turns the caller
-into the referral domain's :class:`Actor`. A principal whose role or team the referral
-domain does not know (a dashboard token, say) is authenticated but may not use this API.
+Authentication is shared (:class:`carepath_shared.auth.Authenticator`: the development
+token file and OIDC JWTs); this module only turns the principal into an ``Actor``. A
+principal whose role or team the referral domain does not know (``dashboard``,
+``integration``) is authenticated but may not use this API (403).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fastapi import HTTPException, Request
+from fastapi import Request
 from pydantic import ValidationError
 
 from carepath_referrals.domain import Actor
-from carepath_shared.auth import TokenRegistry as PrincipalRegistry
+from carepath_shared.auth import Authenticator
+from carepath_shared.http_errors import ProblemError
 
 
-class TokenRegistry:
-    def __init__(self, principals: PrincipalRegistry) -> None:
-        self._principals = principals
+class ReferralCallers:
+    def __init__(self, auth: Authenticator) -> None:
+        self._auth = auth
 
-    @classmethod
-    def from_file(cls, path: str | Path | None = None) -> TokenRegistry:
-        return cls(PrincipalRegistry.from_file(path))
-
-    def actor_for(self, request: Request) -> Actor:
-        principal = self._principals.principal_for(request)  # 401 without a known token
+    async def actor_for(self, request: Request) -> Actor:
+        principal = await self._auth.principal_for(request)  # 401 without a valid token
         try:
             return Actor(subject=principal.subject, team=principal.team, role=principal.role)
         except ValidationError as exc:
-            raise HTTPException(
-                403, f"role {principal.role!r} of team {principal.team!r} may not use referrals"
-            ) from exc
+            raise ProblemError(
+                403, f"the role {principal.role} may not use the referrals API") from exc

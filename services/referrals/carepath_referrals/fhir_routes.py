@@ -1,44 +1,37 @@
 """The care plan and referrals as FHIR R4 resources over HTTP (read-only).
 
-* ``GET /fhir/CarePlan/{episode_id}``: the episode's care plan (any authenticated actor,
-  like ``GET /episodes/{id}/careplan``);
+* ``GET /fhir/CarePlan/{episode_id}``: the episode's care plan, under the same rule as
+  ``GET /episodes/{id}/careplan`` (a team member: only while their team holds or held a
+  referral on it, with other teams' details redacted);
 * ``GET /fhir/ServiceRequest/{referral_id}`` and ``GET /fhir/Task/{referral_id}``: one
   referral, for the actors who may see it (a team member sees only their team's referrals).
 
-Same bearer tokens and scoping as the coordinator API. Answers are ``application/fhir+json``
-with an ``ETag`` of the resource version; errors are FHIR ``OperationOutcome``\\s (401, 403,
-404). The mapping itself is pure (:mod:`carepath_shared.fhir.resources_out`).
+Same bearer tokens and scoping as the coordinator API: what the caller may not see is 404,
+exactly as what does not exist. Answers are ``application/fhir+json`` with an ``ETag`` of the
+resource version; errors are RFC 9457 problems like every Carepath API. The mapping itself is
+pure (:mod:`carepath_shared.fhir.resources_out`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from carepath_referrals.access import ReferralAccessError, visible_referral
-from carepath_referrals.auth import TokenRegistry
+from carepath_referrals.access import visible_plan_view, visible_referral
+from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.domain import Referral
-from carepath_referrals.plan_events import care_plan_view
 from carepath_referrals.plan_store import PlanStore
+from carepath_shared.episode_id import episode_id_path, referral_id_path
 from carepath_shared.fhir import care_plan_resource, service_request_resource, task_resource
 from carepath_shared.service import Runtime
 
 FHIR_JSON = "application/fhir+json"
-_ISSUE_CODES = {401: "login", 403: "forbidden", 404: "not-found"}
-
-
-def operation_outcome(status: int, message: str,
-                      headers: Mapping[str, str] | None = None) -> JSONResponse:
-    body = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": _ISSUE_CODES.get(status, "processing"),
-                   "diagnostics": message}],
-    }
-    return JSONResponse(body, status_code=status, media_type=FHIR_JSON,
-                        headers=dict(headers) if headers else None)
+_FHIR_OK: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The resource", "content": {FHIR_JSON: {"schema": {"type": "object"}}}}
+}
 
 
 def _resource(resource: dict[str, Any]) -> JSONResponse:
@@ -55,36 +48,28 @@ def referral_view(ref: Referral) -> dict[str, Any]:
 
 
 def register_fhir_routes(app: FastAPI, rt: Runtime, store: PlanStore,
-                         tokens: TokenRegistry) -> None:
+                         tokens: ReferralCallers) -> None:
     del rt  # the store holds what these read-only routes need
 
-    @app.get("/fhir/CarePlan/{episode_id}")
-    async def fhir_care_plan(episode_id: str, request: Request) -> JSONResponse:
-        try:
-            tokens.actor_for(request)  # every team reads the same plan
-        except HTTPException as exc:
-            return operation_outcome(exc.status_code, str(exc.detail), exc.headers)
-        plan = await store.plan(episode_id)
-        if plan is None:
-            return operation_outcome(404, "no care plan for this episode")
-        return _resource(care_plan_resource(care_plan_view(plan)))
+    @app.get("/fhir/CarePlan/{episode_id}", response_class=JSONResponse, responses=_FHIR_OK)
+    async def fhir_care_plan(request: Request, episode_id: str = episode_id_path()
+                             ) -> JSONResponse:
+        actor = await tokens.actor_for(request)
+        return _resource(care_plan_resource(await visible_plan_view(store, actor, episode_id)))
 
     async def referral_resource(referral_id: str, request: Request,
                                 build: Callable[[dict[str, Any]], dict[str, Any]]) -> JSONResponse:
-        try:
-            actor = tokens.actor_for(request)
-        except HTTPException as exc:
-            return operation_outcome(exc.status_code, str(exc.detail), exc.headers)
-        try:
-            ref = await visible_referral(store, actor, referral_id)
-        except ReferralAccessError as exc:
-            return operation_outcome(exc.status, exc.reason)
+        actor = await tokens.actor_for(request)
+        ref = await visible_referral(store, actor, referral_id)
         return _resource(build(referral_view(ref)))
 
-    @app.get("/fhir/ServiceRequest/{referral_id}")
-    async def fhir_service_request(referral_id: str, request: Request) -> JSONResponse:
+    @app.get("/fhir/ServiceRequest/{referral_id}", response_class=JSONResponse,
+             responses=_FHIR_OK)
+    async def fhir_service_request(request: Request, referral_id: str = referral_id_path()
+                                   ) -> JSONResponse:
         return await referral_resource(referral_id, request, service_request_resource)
 
-    @app.get("/fhir/Task/{referral_id}")
-    async def fhir_task(referral_id: str, request: Request) -> JSONResponse:
+    @app.get("/fhir/Task/{referral_id}", response_class=JSONResponse, responses=_FHIR_OK)
+    async def fhir_task(request: Request, referral_id: str = referral_id_path()
+                        ) -> JSONResponse:
         return await referral_resource(referral_id, request, task_resource)

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 
 from carepath_referrals import handlers, service_levels
 from carepath_referrals.api import register_routes
-from carepath_referrals.auth import TokenRegistry
+from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.fhir_routes import register_fhir_routes
 from carepath_referrals.plan_store import PlanStore
+from carepath_shared.auth import authenticator_from_settings
 from carepath_shared.service import Runtime, make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
 
@@ -23,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = PlanStore(rt, on_changes=service_levels.observe_changes)
     routing = handlers.routing_table(rt)
     handlers.register(rt, store, routing)
-    tokens = TokenRegistry.from_file(rt.settings.carepath_api_tokens_file)
+    tokens = ReferralCallers(authenticator_from_settings(rt.settings))
 
     async def started(rt: Runtime) -> None:
         rt.extras["deadlines"] = asyncio.create_task(handlers.deadline_loop(rt, store, routing))

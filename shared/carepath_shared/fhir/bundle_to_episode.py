@@ -33,6 +33,7 @@ from carepath_shared.episode import (
     ScsTrial,
     validation_errors,
 )
+from carepath_shared.episode_id import EPISODE_ID_RULE, is_episode_id
 from carepath_shared.fhir import codes as C
 from carepath_shared.fhir.values import (
     Json,
@@ -88,12 +89,43 @@ def validate_bundle(data: Mapping[str, Any]) -> dict[str, Any]:
 
     if data.get("resourceType") != "Bundle":
         raise InvalidBundle([{"field": "resourceType", "reason": "must be 'Bundle'"}])
+    errors = _resource_type_errors(data)
+    if errors:
+        raise InvalidBundle(errors)
     try:
         bundle = Bundle.model_validate(dict(data))
     except ValidationError as exc:
-        raise InvalidBundle(validation_errors(exc)) from exc
+        raise InvalidBundle(validation_errors(exc, show_input=False)) from exc
+    except (KeyError, TypeError, ValueError) as exc:  # fhir.resources' own lookups
+        raise InvalidBundle([{"field": "(root)", "reason": "not a valid FHIR R4 Bundle"}]
+                            ) from exc
     dumped: dict[str, Any] = bundle.model_dump(mode="json", by_alias=True, exclude_none=True)
     return dumped
+
+
+def _resource_type_errors(data: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Each entry whose ``resource.resourceType`` FHIR R4 does not define, by path."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    entries = data.get("entry")
+    if not isinstance(entries, list):
+        return []
+    errors: list[dict[str, str]] = []
+    for i, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        kind = resource.get("resourceType")
+        known = isinstance(kind, str)
+        if known:
+            try:
+                get_fhir_model_class(kind)
+            except (KeyError, ValueError, AttributeError, ImportError):
+                known = False
+        if not known:
+            errors.append({"field": f"entry[{i}].resource.resourceType",
+                           "reason": "not a FHIR R4 resource type"})
+    return errors
 
 
 def map_bundle(data: Mapping[str, Any]) -> BundleMapping:
@@ -479,8 +511,14 @@ class _Mapper:
     def assemble(self) -> BundleMapping:
         data: dict[str, Any] = {}
         identifier = self.bundle.get("identifier") or {}
-        if isinstance(identifier.get("value"), str) and identifier["value"].strip():
-            data["episode_id"] = identifier["value"].strip()
+        if "value" in identifier:
+            # The one episode-id rule: a present id is used as it is or refused, never
+            # trimmed or replaced.
+            if not is_episode_id(identifier["value"]):
+                return BundleMapping(None, tuple(sorted(self.unmapped, key=_entry_order)), (
+                    {"field": "identifier.value", "reason": f"the episode id must be "
+                     f"{EPISODE_ID_RULE}"},))
+            data["episode_id"] = identifier["value"]
         if self.region is None:
             errors = ({"field": "region", "reason": "no Condition of the Bundle gives the spinal "
                        "region (lumbar or cervical)"},)

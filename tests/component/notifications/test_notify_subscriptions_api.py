@@ -18,18 +18,19 @@ from carepath_notifications.destination_resolver import DestinationGuard
 from carepath_notifications.domain.destination_guard import Allowlist
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.subscription_store import SubscriptionStore
-from carepath_shared.auth import Principal, TokenRegistry
+from carepath_shared.auth import Authenticator, Principal, TokenRegistry
+from carepath_shared.http_errors import install_problem_handlers
 from carepath_shared.webhook_verify import decode_secret
 
 pytestmark = [pytest.mark.redis]
 
-TOKENS = TokenRegistry({
+TOKENS = Authenticator([TokenRegistry({
     "t-radiology": Principal(subject="rad@x", team="radiology", role="team_member"),
     "t-surgery": Principal(subject="surg@x", team="surgery", role="team_member"),
     "t-coord": Principal(subject="coord@x", team="care_coordinator", role="coordinator"),
     "t-admin": Principal(subject="admin@x", team="care_coordinator", role="admin"),
     "t-dash": Principal(subject="wall@x", team="care_coordinator", role="dashboard"),
-})
+})])
 FILE_SUB = Subscription(
     id="from-file", subscriber="EHR", kind="system", event_types=["*"], channel="webhook",
     url="https://ehr.example/hook", secret=SecretStr("whsec_" + "QUFB" * 11),
@@ -67,6 +68,7 @@ async def api(redis_url: str) -> AsyncIterator[Api]:
     ns = f"api{uuid.uuid4().hex[:8]}"
     store = SubscriptionStore(redis, ns, [FILE_SUB], guard=GUARD)
     app = FastAPI()
+    install_problem_handlers(app)
     register_routes(app, store, TOKENS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://api") as client:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from carepath_referrals.domain.actors import Actor, DomainError, require_act
 from carepath_referrals.domain.audit import AuditEntry, audit_id_for
@@ -56,8 +56,10 @@ from carepath_referrals.domain.routing import (
     RoutingTable,
     require_aware,
 )
+from carepath_shared.iso_time import IsoAwareDatetime
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Note = Annotated[str, StringConstraints(max_length=2000)]
 
 
 class IllegalTransition(DomainError):
@@ -78,7 +80,7 @@ class _Action(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str  # each action narrows it to its own Literal (the union's discriminator)
-    note: str | None = None
+    note: Note | None = None
 
     @property
     def action_kind(self) -> ActionKind:
@@ -100,7 +102,7 @@ class Decline(_Action):
 
 class Schedule(_Action):
     kind: Literal["schedule"] = "schedule"
-    when: AwareDatetime
+    when: IsoAwareDatetime
 
 
 class Start(_Action):
@@ -122,7 +124,7 @@ class Reroute(_Action):
     kind: Literal["reroute"] = "reroute"
     to_team: Team
     queue: QueueName | None = None  # default: the routing table's queue of to_team
-    reason: str | None = None
+    reason: Note | None = None
 
 
 class Escalate(_Action):
