@@ -45,7 +45,12 @@ from carepath_shared.envelope import Envelope, EnvelopeError
 from carepath_shared.error_text import describe, scrub
 from carepath_shared.events import UnknownEventType, parse_body
 from carepath_shared.log import get_logger
-from carepath_shared.observability.metrics import DEAD_LETTERS, HANDLER_SECONDS, RETRIES
+from carepath_shared.observability.metrics import (
+    DEAD_LETTERS,
+    HANDLER_SECONDS,
+    RETRIES,
+    service_name,
+)
 from carepath_shared.observability.tracing import mark_consumer_group
 from carepath_shared.redis_client import key as rkey
 from carepath_shared.transient import transient_dependency
@@ -208,7 +213,7 @@ async def dead_letter(
         }
     )
     await broker.publish(record.value or b"", dlq_topic, key=record.key, headers=headers)
-    DEAD_LETTERS.labels(group, kind).inc()
+    DEAD_LETTERS.labels(service_name(), group, kind).inc()
     log.warning(
         "dead_lettered",
         kind=kind,
@@ -389,7 +394,7 @@ def reliable_subscriber(
             while True:
                 try:
                     await handler(delivery)
-                    HANDLER_SECONDS.labels(group_id, record.topic, "ok").observe(
+                    HANDLER_SECONDS.labels(service_name(), group_id, record.topic, "ok").observe(
                         time.perf_counter() - started)
                     break
                 except asyncio.CancelledError:
@@ -407,7 +412,7 @@ def reliable_subscriber(
                         await _counted_failure(msg, record, envelope, exc)
                         return
                     # A dependency is away: wait it out on this same record, not counted.
-                    RETRIES.labels(group_id, "transient").inc()
+                    RETRIES.labels(service_name(), group_id, "transient").inc()
                     waited += 1
                     waited_for = dep
                     if health is not None and transient_dependency(exc) is not None:
@@ -448,7 +453,7 @@ def reliable_subscriber(
                 await msg.nack()
             return
         delay = min(retry.backoff_ms * (2 ** (count - 1)), retry.max_backoff_ms) / 1000
-        RETRIES.labels(group_id, "handler_failed").inc()
+        RETRIES.labels(service_name(), group_id, "handler_failed").inc()
         log.warning(
             "handler_failed_will_retry",
             error=describe(exc, 200),

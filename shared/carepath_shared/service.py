@@ -29,7 +29,7 @@ from carepath_shared.kafka_broker import make_broker
 from carepath_shared.log import configure_logging, get_logger
 from carepath_shared.observability.http_observe import ObserveHTTP
 from carepath_shared.observability.lag_monitor import LagMonitor
-from carepath_shared.observability.metrics import exposition
+from carepath_shared.observability.metrics import exposition, set_service
 from carepath_shared.observability.tracing import configure_tracing, shutdown_tracing
 from carepath_shared.production_guard import enforce as enforce_production_rules
 from carepath_shared.redis_client import make_redis
@@ -65,6 +65,7 @@ class Runtime:
 def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
     settings = settings or get_settings()
     enforce_production_rules(settings, service)  # CAREPATH_ENV=production: no dev secrets
+    set_service(service)
     broker = make_broker(settings, client_id=f"carepath-{service}", service=service)
     redis = make_redis(settings)
     timeout = settings.carepath_health_probe_timeout_s

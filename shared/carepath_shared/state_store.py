@@ -34,7 +34,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import WatchError
 
 from carepath_shared.kafka_broker import OutboundEvent, check_size
-from carepath_shared.observability.metrics import OUTBOX_PENDING
+from carepath_shared.observability.metrics import OUTBOX_PENDING, service_name
 from carepath_shared.redis_client import key as rkey
 from carepath_shared.redis_client import tag
 
@@ -262,7 +262,7 @@ async def run_and_publish(
     """Fold once, publish what the fold produced, then mark it published."""
     outputs = await store.process(key, input_id, fold, extra_writes)
     if outputs:
-        pending = OUTBOX_PENDING.labels(store.name)
+        pending = OUTBOX_PENDING.labels(service_name(), store.name)
         pending.inc(len(outputs))
         try:
             await publish_all(outputs)

@@ -7,6 +7,7 @@ HTTP app serves the subscriptions API and the live stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import sys
 from typing import NoReturn
@@ -34,6 +35,7 @@ from carepath_notifications.webhook_sender import send_webhook
 from carepath_notifications.worker import DeliveryWorker, Sender, WorkerConfig
 from carepath_shared.auth import authenticator_from_settings
 from carepath_shared.log import configure_logging, get_logger
+from carepath_shared.observability.metrics import NOTIFICATION_DEAD_JOBS
 from carepath_shared.service import Runtime, make_app, make_runtime, serve
 from carepath_shared.settings import Settings, get_settings
 
@@ -130,8 +132,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     watcher: list[asyncio.Task[None]] = []
 
+    async def sample_dead_jobs() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # Redis away: keep the last value
+                NOTIFICATION_DEAD_JOBS.set((await queue.counts())["dead"])
+            await asyncio.sleep(s.carepath_lag_sample_seconds)
+
     async def started(_: Runtime) -> None:
         watcher.append(asyncio.create_task(store.watch(), name="notify-subs-watch"))
+        watcher.append(asyncio.create_task(sample_dead_jobs(), name="notify-dead-jobs"))
         worker.start()
 
     async def stopping(_: Runtime) -> None:

@@ -36,7 +36,7 @@ REFERRALS_OVERDUE = Gauge(
     registry=REGISTRY,
 )
 URGENT_UNACCEPTED = Gauge(
-    "carepath_urgent_referrals_unaccepted",
+    "carepath_urgent_unaccepted_4h",
     "Urgent referrals created more than 4 h ago and still not accepted, by team.",
     ["team"],
     registry=REGISTRY,
@@ -56,7 +56,7 @@ TIME_TO_COMPLETE = Histogram(
     registry=REGISTRY,
 )
 ESCALATIONS = Counter(
-    "carepath_referral_escalations_total",
+    "carepath_escalations_total",
     "Overdue referrals escalated to the care coordinator, by team.",
     ["team", "priority"],
     registry=REGISTRY,

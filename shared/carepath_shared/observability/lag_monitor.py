@@ -21,7 +21,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from carepath_shared.log import get_logger
-from carepath_shared.observability.metrics import CONSUMER_LAG_MESSAGES, CONSUMER_LAG_SECONDS
+from carepath_shared.observability.metrics import (
+    CONSUMER_LAG_MESSAGES,
+    CONSUMER_LAG_SECONDS,
+    service_name,
+)
 
 log = get_logger(__name__)
 
@@ -89,20 +93,21 @@ class LagMonitor:
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
         behind: dict[TopicPartition, int] = {}
+        me = service_name()
         for tp in partitions:
             start_at = committed.get(tp)
             if start_at is None or start_at < 0:
                 start_at = starts[tp]
             lag = max(0, ends[tp] - start_at)
-            CONSUMER_LAG_MESSAGES.labels(group, tp.topic, str(tp.partition)).set(lag)
+            CONSUMER_LAG_MESSAGES.labels(me, group, tp.topic, str(tp.partition)).set(lag)
             if lag == 0:
-                CONSUMER_LAG_SECONDS.labels(group, tp.topic, str(tp.partition)).set(0)
+                CONSUMER_LAG_SECONDS.labels(me, group, tp.topic, str(tp.partition)).set(0)
             else:
                 behind[tp] = start_at
         if behind:
             ages = await _first_record_ages(consumer, behind)
             for tp, age in ages.items():
-                CONSUMER_LAG_SECONDS.labels(group, tp.topic, str(tp.partition)).set(age)
+                CONSUMER_LAG_SECONDS.labels(me, group, tp.topic, str(tp.partition)).set(age)
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

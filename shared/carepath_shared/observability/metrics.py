@@ -12,45 +12,56 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+#: The service this process runs (``set_service``), the ``service`` label of shared metrics.
+_SERVICE = {"name": "unknown"}
+
+
+def set_service(name: str) -> None:
+    _SERVICE["name"] = name
+
+
+def service_name() -> str:
+    return _SERVICE["name"]
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 HANDLER_SECONDS = Histogram(
     "carepath_handler_duration_seconds",
     "Time a consumer's handler took for one record, effect and publishes included.",
-    ["group", "topic", "outcome"],
+    ["service", "group", "topic", "outcome"],
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
 RETRIES = Counter(
-    "carepath_consumer_retries_total",
+    "carepath_retries_total",
     "Records retried by a consumer, by why (transient: a dependency was down; "
     "handler_failed: the handler raised while dependencies were healthy).",
-    ["group", "kind"],
+    ["service", "group", "kind"],
     registry=REGISTRY,
 )
 DEAD_LETTERS = Counter(
     "carepath_dead_letters_total",
     "Records sent to a dead-letter topic, by cause kind.",
-    ["group", "kind"],
+    ["service", "group", "kind"],
     registry=REGISTRY,
 )
 CONSUMER_LAG_MESSAGES = Gauge(
     "carepath_consumer_lag_messages",
     "Records on the partition after the group's committed offset.",
-    ["group", "topic", "partition"],
+    ["service", "group", "topic", "partition"],
     registry=REGISTRY,
 )
 CONSUMER_LAG_SECONDS = Gauge(
     "carepath_consumer_lag_seconds",
     "Age of the oldest record the group has not committed yet (0 when caught up).",
-    ["group", "topic", "partition"],
+    ["service", "group", "topic", "partition"],
     registry=REGISTRY,
 )
 OUTBOX_PENDING = Gauge(
-    "carepath_outbox_pending_events",
+    "carepath_outbox_depth",
     "Outbox depth: events written with a state change in this process and not yet "
     "marked published on Kafka.",
-    ["store"],
+    ["service", "store"],
     registry=REGISTRY,
 )
 HTTP_REQUESTS = Counter(
@@ -71,6 +82,11 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook delivery attempts by outcome: the HTTP status class (2xx..5xx), or "
     "timeout, connect_error, refused_destination.",
     ["status_class"],
+    registry=REGISTRY,
+)
+NOTIFICATION_DEAD_JOBS = Gauge(
+    "carepath_notification_dead_jobs",
+    "Delivery jobs in the dead set (attempts exhausted or refused), waiting for a redrive.",
     registry=REGISTRY,
 )
 NOTIFICATION_JOBS = Counter(
