@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: all install infra-up infra-down run stop test test-unit lint bench topics clean console-web chromium
+
+.PHONY: all install infra-up infra-down run stop test test-unit lint lint-code bench topics clean console-web chromium
 
 all: install
 
@@ -52,18 +53,26 @@ run: infra-up console-web
 
 stop: infra-down
 
-test: infra-up lint console-web chromium
-	cd services/console && npm test
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest tests
+# The operations tools (kustomize, kubeconform, promtool, built once from the Go module proxy
+# and cached) are fetched in the background while the tests run: promtool's first build takes
+# minutes. Their checks (ops-lint) run when both are done.
+test: infra-up lint-code console-web chromium
+	@mkdir -p .run; nice -n 10 bash deploy/lint/tools.sh all >.run/ops-tools.log 2>&1 & tools=$$!; \
+	rc=0; (cd services/console && npm test) || rc=1; \
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest tests || rc=1; \
+	wait $$tools || { rc=1; tail -50 .run/ops-tools.log; }; \
+	bash deploy/lint/ops-lint.sh || rc=1; exit $$rc
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
-lint: install
+lint: lint-code
+	bash deploy/lint/ops-lint.sh
+
+lint-code: install
 	$(BIN)/ruff check shared services tests benchmarks deploy
 	$(BIN)/mypy shared/carepath_shared shared/carepath_cli services/*/carepath_* benchmarks
 	$(BIN)/carepath asyncapi --check
-	bash deploy/lint/ops-lint.sh
 
 bench: infra-up
 	$(BIN)/python -m benchmarks.run

@@ -106,6 +106,6 @@ case "${1:-}" in
   keda-crds) keda_crds ;;
   compose-schema) compose_schema ;;
   k8s-schemas) k8s_schemas ;;
-  all) for t in kustomize kubeconform promtool; do "$0" bin "$t"; done; keda_crds; compose_schema; k8s_schemas ;;
+  all) for t in kustomize kubeconform promtool; do bash "$0" bin "$t" >/dev/null; done; keda_crds; compose_schema; k8s_schemas ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
