@@ -30,6 +30,7 @@ def report(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPa
         [sys.executable, "-m", "benchmarks.run", "--episodes", "12", "--rates", "40",
          "--rate-seconds", "0.2", "--engine-episodes", "40", "--engine-repeats", "1",
          "--http-episodes", "6", "--profile-episodes", "6", "--stall-timeout", "60",
+         "--skip", "console",
          "--out", str(out)],
         cwd=ROOT,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url},
