@@ -71,7 +71,7 @@ def test_an_episode_becomes_referrals_and_webhooks_on_redis_cluster(
         "gad7": 3,
     }
     want = expected_steps(episode)
-    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}", "Authorization": "Bearer dev-ehr-token"}
     first = httpx.post(f"{stack['intake'].url}/episodes", json=episode, headers=key, timeout=10)
     again = httpx.post(f"{stack['intake'].url}/episodes", json=episode, headers=key, timeout=10)
     assert first.status_code == again.status_code == 202, first.text

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from carepath_testkit import processes as testkit
@@ -143,20 +142,53 @@ def test_pathway_sigstopped_past_its_session_timeout(stack: Stack, infra: Infra)
     assert_clean(Experiment("pathway-sigstop", stack, infra).run(fault))
 
 
+async def _publish_directly(bootstrap: str, namespace: str, episodes: list[dict[str, object]]
+                            ) -> None:
+    from datetime import UTC, datetime
+
+    from aiokafka import AIOKafkaProducer
+
+    from carepath_shared.envelope import Envelope, derive_id
+    from carepath_shared.episode import Episode
+    from carepath_shared.events import EPISODE_SUBMITTED, EpisodeSubmitted
+    from carepath_shared.kafka_broker import build_event
+    from carepath_shared.topics import Topics
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for raw in episodes:
+            episode = Episode.model_validate(raw)
+            assert episode.episode_id is not None
+            env = Envelope.new(event_type=EPISODE_SUBMITTED, source="/carepath/intake",
+                               event_id=derive_id(EPISODE_SUBMITTED, episode.episode_id, "fault"))
+            event = build_event(topic=Topics(namespace).episodes, key=episode.episode_id,
+                                envelope=env, body=EpisodeSubmitted(
+                                    episode_id=episode.episode_id, episode=episode,
+                                    submitted_at=datetime.now(UTC)))
+            await producer.send_and_wait(event.topic, event.value, key=event.key.encode(),
+                                         headers=[(k, v.encode())
+                                                  for k, v in event.headers.items()])
+    finally:
+        await producer.stop()
+
+
 def test_episodes_posted_while_redis_is_down_all_get_referrals(
     stack: Stack, infra: Infra
 ) -> None:
-    """The observed data loss: 3 episodes accepted (202) while Redis was down were
+    """The observed data loss: 3 episodes that reached Kafka while Redis was down were
     dead-lettered by the pathway (connection errors counted as failures) and never got a
-    referral. Now the pathway waits Redis out and all three get theirs."""
+    referral. Now the pathway waits Redis out and all three get theirs.
+
+    (Intake itself now answers 503 while Redis is down, since it records every accepted
+    episode there first; the events are put on the episodes topic directly, as they were
+    then, to reproduce records already on Kafka when Redis goes.)"""
     rng = random.Random("redis-down")
     episodes = [random_episode(rng, f"ep-redis-down-{i}") for i in range(3)]
     dead_before = dead_letters(infra, stack.namespace)
     infra.kill_redis()
     try:
-        for ep in episodes:  # no Idempotency-Key: intake needs Kafka only
-            r = httpx.post(stack["intake"].url + "/episodes", json=ep, timeout=10)
-            assert r.status_code == 202, r.text
+        asyncio.run(_publish_directly(infra.bootstrap, stack.namespace, episodes))
         time.sleep(10)
     finally:
         infra.start_redis()

@@ -152,7 +152,8 @@ class RetryingClient:
             t0 = time.monotonic()
             try:
                 r = client.post(self.url + "/episodes", json=ep,
-                                headers={"Idempotency-Key": key})
+                                headers={"Idempotency-Key": key,
+                                         "Authorization": "Bearer dev-ehr-token"})
                 status, retry_after = str(r.status_code), r.headers.get("retry-after")
             except httpx.HTTPError as exc:
                 status, retry_after = type(exc).__name__, None

@@ -47,14 +47,16 @@ class Feed:
                     url = self.intake_urls[i % len(self.intake_urls)]
                     for _ in range(60):  # an intake being restarted: try the next one
                         try:
-                            r = client.post(f"{url}/episodes", json=ep)
+                            r = client.post(f"{url}/episodes", json=ep, headers={
+                                "Authorization": "Bearer dev-ehr-token",
+                                "Idempotency-Key": f"flow-{ep['episode_id']}"})
                         except httpx.HTTPError as exc:
                             r = None
                             err = type(exc).__name__
                         if r is not None and r.status_code == 202:
                             self.posted.append(ep["episode_id"])
                             break
-                        if r is not None and r.status_code < 500:
+                        if r is not None and r.status_code < 500 and r.status_code != 429:
                             self.errors.append(f"{r.status_code} {r.text[:200]}")
                             break
                         err = err if r is None else str(r.status_code)

@@ -89,9 +89,11 @@ class Submissions:
                 return JSONResponse(claim.response, 202, headers={"Idempotent-Replayed": "true"})
         try:
             response, event = build(idem_key or digest)
-            await publish(self._rt.broker, event)
             if event.headers["ce_type"] == EPISODE_SUBMITTED:
+                # Recorded first (idempotent): once the event is out, an outcome for the
+                # episode must be accepted. Redis away means nothing is published: a 503.
                 await self._rt.redis.sadd(self._episodes, response["episode_id"])
+            await publish(self._rt.broker, event)
         except BaseException as exc:
             if idem_key is not None:  # nothing accepted: a retry with this key goes ahead
                 key = idem_key
