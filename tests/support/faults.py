@@ -283,12 +283,13 @@ class Experiment:
             eps = list(self.expected)
             with r.pipeline(transaction=False) as pipe:
                 for ep in eps:
-                    pipe.smembers(f"{ns}:referrals:episode:{ep}")
+                    pipe.smembers(f"{ns}:referrals:episode:{{{ep}}}")
                 members = pipe.execute()
             ids = {ep: sorted(m.decode() for m in ms) for ep, ms in zip(eps, members,
                                                                          strict=True)}
             flat = [i for ep in eps for i in ids[ep]]
-            raws = r.mget([f"{ns}:referral:{i}" for i in flat]) if flat else []
+            keys = [f"{ns}:referral:{{{ep}}}:{i}" for ep in eps for i in ids[ep]]
+            raws = r.mget(keys) if keys else []
             by_id = {i: json.loads(x) for i, x in zip(flat, raws, strict=True) if x is not None}
             return {ep: [by_id[i] for i in ids[ep] if i in by_id] for ep in eps}
         finally:
