@@ -153,6 +153,15 @@ class StateStore:
     def state_key(self, key: str) -> str:
         return rkey(self._ns, self._name, "state", tag(key))
 
+    def state_key_pattern(self) -> str:
+        """A SCAN pattern matching every state key of this store."""
+        return rkey(self._ns, self._name, "state", "{*}")
+
+    def key_of(self, state_key: str) -> str:
+        """The key a state key was made for (the inverse of :meth:`state_key`)."""
+        prefix = rkey(self._ns, self._name, "state", "")
+        return state_key.removeprefix(prefix).removeprefix("{").removesuffix("}")
+
     def published_key(self, key: str) -> str:
         return rkey(self._ns, self._name, "published", tag(key))
 

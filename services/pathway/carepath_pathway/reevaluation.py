@@ -1,7 +1,7 @@
 """Re-evaluate every stored episode under another profile (a site adopting new thresholds).
 
 ``carepath-pathway reevaluate --profile sis`` (or :func:`reevaluate_all`) walks the pathway's
-own episode states in Redis (``SCAN <ns>:pathway:state:*``) and folds a re-evaluation into
+own episode states in Redis (``SCAN <ns>:pathway:state:{*}``) and folds a re-evaluation into
 each one through the same :class:`~carepath_shared.state_store.StateStore` the Kafka handler
 uses, then publishes the outcome like any evaluation: a ``pathway.recommendations`` event
 (referrals updates the care plan: unchanged steps keep their referral, withdrawn ones are
@@ -114,9 +114,8 @@ async def reevaluate_episode(
 
 async def episode_ids(store: StateStore, redis: Any, count: int = 1000) -> Any:
     """Every episode id with a stored state (SCAN: no blocking, may repeat one; harmless)."""
-    prefix = store.state_key("")
-    async for raw in redis.scan_iter(match=prefix + "*", count=count):
-        yield raw.decode()[len(prefix):]
+    async for raw in redis.scan_iter(match=store.state_key_pattern(), count=count):
+        yield store.key_of(raw.decode())
 
 
 async def reevaluate_all(
