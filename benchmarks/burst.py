@@ -54,7 +54,8 @@ async def _burst(url: str, episodes: list[dict[str, Any]], concurrency: int
             t0 = time.perf_counter()
             try:
                 r = await client.post(url + "/episodes", json=ep,
-                                      headers={"Idempotency-Key": f"burst-{ep['episode_id']}"})
+                                      headers={"Idempotency-Key": f"burst-{ep['episode_id']}",
+                                               "Authorization": "Bearer dev-ehr-token"})
                 status = str(r.status_code)
                 if r.status_code in SHED and not r.headers.get("retry-after"):
                     missing_retry_after += 1

@@ -111,7 +111,8 @@ def enforce(settings: Settings, service: str) -> None:
         return
     from carepath_shared.log import configure_logging, get_logger
 
-    configure_logging(service, settings.carepath_log_level)
+    # Not rate-limited: every finding is its own line, though they share one event name.
+    configure_logging(service, settings.carepath_log_level, rate_interval_s=0)
     log = get_logger("production_guard")
     for finding in found:
         if finding.fatal:

@@ -137,7 +137,7 @@ class StateStore:
         self._redis = redis
         self._ns = namespace
         self._name = name
-        self._mark_published = redis.register_script(_MARK_PUBLISHED)
+        self._mark_published_script: Any = None  # registered on first use
         self._cluster = isinstance(redis, RedisCluster)
 
     @property
@@ -172,7 +172,9 @@ class StateStore:
         """Record that the outputs of ``input_id`` (the key's last input) are on Kafka, and
         drop its outbox (a later input's outbox holds its own copy of anything pending)."""
         # One command (a script runs atomically), as cheap for the client as the SET alone.
-        await self._mark_published(
+        if self._mark_published_script is None:
+            self._mark_published_script = self._redis.register_script(_MARK_PUBLISHED)
+        await self._mark_published_script(
             keys=[self.outbox_key(key, input_id), self.published_key(key)],
             args=[input_id.encode()],
         )
