@@ -39,4 +39,6 @@ def rate(count: int, start: float, end: float) -> float:
 def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
         return None
-    return round(a / b, 3)
+    value = a / b
+    # Three significant digits: a small ratio (a relay far faster than us) never rounds to 0.
+    return float(f"{value:.3g}")
