@@ -76,7 +76,7 @@ async def _referral_count(redis_url: str, ns: str, episode_ids: list[str]) -> di
     try:
         async with r.pipeline(transaction=False) as pipe:
             for ep in episode_ids:
-                pipe.scard(f"{ns}:referrals:episode:{ep}")
+                pipe.scard(f"{ns}:referrals:episode:{{{ep}}}")  # the episode hash tag
             counts = await pipe.execute()
         return dict(zip(episode_ids, (int(c) for c in counts), strict=True))
     finally:
