@@ -13,10 +13,10 @@ export PYTHON := $(abspath $(BIN)/python)
 
 all: install
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml cli/pyproject.toml testkit/pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' -e ./cli -e ./testkit
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -70,8 +70,8 @@ lint: lint-code
 	bash deploy/lint/ops-lint.sh
 
 lint-code: install
-	$(BIN)/ruff check shared services tests benchmarks deploy
-	$(BIN)/mypy shared/carepath_shared shared/carepath_cli services/*/carepath_* benchmarks
+	$(BIN)/ruff check shared services cli testkit tests benchmarks deploy tools
+	$(BIN)/mypy shared/carepath_contracts shared/carepath_runtime cli/carepath testkit/carepath_testkit services/*/carepath_* benchmarks
 	$(BIN)/carepath asyncapi --check
 
 bench: infra-up

@@ -41,10 +41,10 @@ from tqdm import tqdm
 from benchmarks.kafka_io import wait_for
 from benchmarks.memory import RssSampler
 from benchmarks.stats import rate
-from carepath_shared.envelope import derive_id
-from carepath_shared.events import EPISODE_SUBMITTED
-from carepath_shared.state_store import StateStore, StoredState
-from carepath_shared.topics import Topics
+from carepath_contracts.envelope import derive_id
+from carepath_contracts.events import EPISODE_SUBMITTED
+from carepath_contracts.topics import Topics
+from carepath_runtime.state_store import StateStore, StoredState
 from carepath_testkit.episodes import episode_mix
 from carepath_testkit.kafka_reading import end_offsets, read_range
 from carepath_testkit.processes import start_stack
@@ -53,10 +53,10 @@ from carepath_testkit.processes import start_stack
 def stored_states(n: int, *, seed: int, prefix: str, templates: int = 2000
                   ) -> Any:
     """(episode id, pathway state dict) of ``n`` episodes evaluated once under ``seed``."""
+    from carepath_contracts.episode import parse_episode
     from carepath_pathway.domain import get_profile
     from carepath_pathway.domain.reconcile import recommendation_id
     from carepath_pathway.episode_state import on_submitted
-    from carepath_shared.episode import parse_episode
 
     profile = get_profile("seed")
     bases = []
@@ -125,7 +125,7 @@ async def run_backfill(
     max_seconds: float | None = None,
     log_level: str = "INFO",
 ) -> dict[str, Any]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     topics = Topics(namespace)
     await create_topics(bootstrap, namespace)

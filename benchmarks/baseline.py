@@ -51,7 +51,7 @@ from benchmarks.kafka_io import (
 from benchmarks.memory import RssSampler
 from benchmarks.stats import latency_summary, rate
 from benchmarks.workload import PreparedEpisode, prepare
-from carepath_shared.topics import PARTITIONS
+from carepath_contracts.topics import PARTITIONS
 from carepath_testkit.episodes import episode_mix
 from carepath_testkit.kafka_reading import end_offsets
 
@@ -377,7 +377,7 @@ async def publish_patterns(bootstrap: str, topic: str, value_bytes: int,
 
 def carepath_commit_discipline() -> tuple[int, int]:
     """(every, interval ms) of Carepath's offset commits; per message if it has no batching."""
-    from carepath_shared.settings import Settings
+    from carepath_runtime.settings import Settings
 
     settings = Settings()
     every = int(getattr(settings, "carepath_commit_every", 1))

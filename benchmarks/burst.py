@@ -24,8 +24,8 @@ import httpx
 import redis.asyncio as aioredis
 
 from benchmarks.stats import percentile
+from carepath_contracts.episode import parse_episode
 from carepath_pathway.domain import evaluate, get_profile
-from carepath_shared.episode import parse_episode
 from carepath_testkit.episodes import random_episode
 from carepath_testkit.processes import start_stack
 
@@ -86,7 +86,7 @@ async def _referral_count(redis_url: str, ns: str, episode_ids: list[str]) -> di
 async def run_burst(bootstrap: str, redis_url: str, *, namespace: str, log_dir: Path,
                     n: int = 2000, concurrency: int = 64, seed: int = 7,
                     settle_s: float = 300.0, log_level: str = "INFO") -> dict[str, Any]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     await create_topics(bootstrap, namespace)
     stack = await asyncio.to_thread(start_stack, namespace, bootstrap, redis_url, log_dir,

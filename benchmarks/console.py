@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import orjson
 
-from carepath_shared.kafka_admin import create_topics
-from carepath_shared.settings import Settings
+from carepath_runtime.kafka_admin import create_topics
+from carepath_runtime.settings import Settings
 from carepath_testkit.processes import ServiceProcess, free_port, module_argv
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,7 +39,7 @@ async def seed(redis_url: str, ns: str, n: int, team: str = "interventional_pain
     from carepath_referrals.domain.referral import new_referral
     from carepath_referrals.domain.routing import RoutingDecision
     from carepath_referrals.plan_store import PlanStore
-    from carepath_shared.service import make_runtime
+    from carepath_runtime.service import make_runtime
 
     rt = make_runtime("bench-console", Settings(carepath_namespace=ns, redis_url=redis_url))
     store = PlanStore(rt)
@@ -150,6 +150,6 @@ def run(bootstrap: str, redis_url: str, log_dir: Path, n: int = 5000,
         referrals.stop()
         asyncio.run(drop(redis_url, ns))
         from benchmarks.kafka_io import delete_topics
-        from carepath_shared.topics import Topics
+        from carepath_contracts.topics import Topics
 
         asyncio.run(delete_topics(bootstrap, [t for t, _ in Topics(ns).all()]))

@@ -49,13 +49,13 @@ def _timed(fn: Callable[[], int], repeats: int) -> dict[str, float]:
 
 
 def worker(n: int, repeats: int, seed: int) -> dict[str, Any]:
+    from carepath_contracts.envelope import Envelope
+    from carepath_contracts.episode import parse_episode
+    from carepath_contracts.events import EpisodeSubmitted
+    from carepath_contracts.topics import Topics
     from carepath_pathway.domain import evaluate, get_profile
     from carepath_pathway.episode_state import on_submitted
     from carepath_pathway.handlers import outbound_events
-    from carepath_shared.envelope import Envelope
-    from carepath_shared.episode import parse_episode
-    from carepath_shared.events import EpisodeSubmitted
-    from carepath_shared.topics import Topics
 
     profile = get_profile("seed")
     raw = episode_mix(n, seed=seed, prefix="eng")

@@ -2,7 +2,7 @@
 
 Reading back is :mod:`carepath_testkit.kafka_reading`, turned into :class:`Record` here.
 
-The producer runs with the settings of Carepath's own (``carepath_shared.kafka_broker``
+The producer runs with the settings of Carepath's own (``carepath_runtime.kafka_broker``
 ``make_broker``): idempotent, ``acks=all``, and the same ``linger_ms``.
 """
 
@@ -36,7 +36,7 @@ def carepath_producer_settings() -> dict[str, object]:
     import inspect
     import re
 
-    from carepath_shared.kafka_broker import make_broker
+    from carepath_runtime.kafka_broker import make_broker
 
     source = inspect.getsource(make_broker)
     settings: dict[str, object] = {"enable_idempotence": True, "acks": "all", "linger_ms": 0}

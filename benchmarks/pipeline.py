@@ -46,8 +46,8 @@ from benchmarks.memory import RssSampler
 from benchmarks.profiled import profiled_argv
 from benchmarks.stats import latency_summary, rate
 from benchmarks.workload import prepare
-from carepath_shared.events import REFERRAL_CREATED
-from carepath_shared.topics import Topics
+from carepath_contracts.events import REFERRAL_CREATED
+from carepath_contracts.topics import Topics
 from carepath_testkit.episodes import episode_mix
 from carepath_testkit.kafka_reading import end_offsets
 from carepath_testkit.processes import Stack, start_stack
@@ -78,8 +78,8 @@ class Phase:
 
 def expected_referrals(episodes: list[dict[str, Any]]) -> dict[str, int]:
     """Referrals each episode should yield: one per recommendation of a first evaluation."""
+    from carepath_contracts.episode import parse_episode
     from carepath_pathway.domain import evaluate, get_profile
-    from carepath_shared.episode import parse_episode
 
     profile = get_profile("seed")
     return {
@@ -317,7 +317,7 @@ async def run_pipeline(
     extra_pids: dict[str, int] | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = namespace or f"bench{uuid.uuid4().hex[:8]}"
     await create_topics(bootstrap, ns)

@@ -117,8 +117,9 @@ def _wrap(owner: Any, attr: str, name: str) -> None:
 
 def install() -> None:
     """Wrap the shared seams; must run before any service module is imported."""
-    from carepath_shared import consumer as consumer_module
-    from carepath_shared import envelope, kafka_broker, state_store
+    from carepath_contracts import envelope
+    from carepath_runtime import consumer as consumer_module
+    from carepath_runtime import kafka_broker, state_store
 
     consumer: Any = consumer_module
     broker_module: Any = kafka_broker

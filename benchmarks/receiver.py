@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import uvicorn
 
-from carepath_shared.webhook_verify import WebhookVerificationError, verify
+from carepath_runtime.webhook_verify import WebhookVerificationError, verify
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

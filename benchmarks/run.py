@@ -47,7 +47,7 @@ from benchmarks.baseline import run_baseline
 from benchmarks.kafka_io import PRODUCER_SETTINGS, delete_topics
 from benchmarks.memory import find_pid
 from benchmarks.pipeline import Phase, default_phases, run_pipeline
-from carepath_shared.topics import PARTITIONS, Topics
+from carepath_contracts.topics import PARTITIONS, Topics
 
 
 def _env(name: str, default: str) -> str:
@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def preflight(bootstrap: str, redis_url: str) -> None:
     import redis.asyncio as aioredis
 
-    from carepath_shared.kafka_admin import wait_for_kafka
+    from carepath_runtime.kafka_admin import wait_for_kafka
 
     await wait_for_kafka(bootstrap, timeout=60)
     r = aioredis.Redis.from_url(redis_url)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.episode import parse_episode
-from carepath_shared.events import EPISODE_SUBMITTED, EpisodeSubmitted, dump_body
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.episode import parse_episode
+from carepath_contracts.events import EPISODE_SUBMITTED, EpisodeSubmitted, dump_body
 
 SOURCE = "/carepath/benchmarks"
 

@@ -25,7 +25,7 @@ if [[ -z "${CAREPATH_WEBHOOK_URL:-}" ]]; then
   export CAREPATH_WEBHOOK_SECRET
   export CAREPATH_WEBHOOK_URL="http://127.0.0.1:$RECEIVER_PORT/webhook"
   export CAREPATH_WEBHOOK_ALLOWLIST="127.0.0.1:$RECEIVER_PORT${CAREPATH_WEBHOOK_ALLOWLIST:+,$CAREPATH_WEBHOOK_ALLOWLIST}"
-  "$BIN/python" -m carepath_cli.webhook_receiver --port "$RECEIVER_PORT" \
+  "$BIN/python" -m carepath.webhook_receiver --port "$RECEIVER_PORT" \
     >"$LOG_DIR/webhook-receiver.log" 2>&1 &
   PIDS=($!)
 else

@@ -64,7 +64,7 @@ def kafka_bootstrap() -> Iterator[str]:
         )
         if proc.returncode != 0:
             unavailable("Kafka", proc.stderr[-2000:] or proc.stdout[-2000:])
-    from carepath_shared.kafka_admin import wait_for_kafka
+    from carepath_runtime.kafka_admin import wait_for_kafka
 
     try:
         asyncio.run(wait_for_kafka("127.0.0.1:9092", timeout=60))
@@ -98,7 +98,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def namespace(kafka_bootstrap: str) -> str:
     """A fresh topic namespace per test session: isolated topics and Redis keys."""
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"t{uuid.uuid4().hex[:10]}"
     asyncio.run(create_topics(kafka_bootstrap, ns))
@@ -162,7 +162,7 @@ _CREATED: set[str] = set()
 def _track_created_namespaces() -> None:
     """Record every namespace this process creates topics for, so that clean-up touches only
     those: another test session sharing the broker keeps its topics."""
-    from carepath_shared import kafka_admin
+    from carepath_runtime import kafka_admin
 
     original = kafka_admin.create_topics
     if getattr(original, "_tracked", False):

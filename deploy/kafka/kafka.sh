@@ -275,8 +275,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 def client_options() -> dict:
     # TLS/SASL from the environment the services read too (KAFKA_SECURITY_PROTOCOL, ...).
     try:
-        from carepath_shared.settings import Settings
-        from carepath_shared.transport_security import kafka_client_options
+        from carepath_runtime.settings import Settings
+        from carepath_runtime.transport_security import kafka_client_options
         return kafka_client_options(Settings())
     except ImportError:
         return {}

@@ -50,7 +50,7 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def console(kafka_bootstrap: str, redis_url: str, chromium_path: str) -> Iterator[Console]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     reuse = os.environ.get("CAREPATH_CONSOLE_TEST_STACK")
     if reuse:  # local iteration only: a stack already started by the same harness

@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from carepath_intake.availability import AvailabilityMiddleware, release_quietly
-from carepath_shared.dependency_health import DependencyHealth
-from carepath_shared.http import install_health
+from carepath_runtime.dependency_health import DependencyHealth
+from carepath_runtime.http import install_health
 
 
 class Probes:

@@ -15,12 +15,12 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import EPISODE_SUBMITTED, OUTCOME_REPORTED
 from carepath_pathway import handlers
-from carepath_shared.consumer import raw_decoder
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import EPISODE_SUBMITTED, OUTCOME_REPORTED
-from carepath_shared.service import make_runtime
-from carepath_shared.settings import Settings
+from carepath_runtime.consumer import raw_decoder
+from carepath_runtime.service import make_runtime
+from carepath_runtime.settings import Settings
 
 pytestmark = [pytest.mark.redis]
 

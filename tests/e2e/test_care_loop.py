@@ -19,7 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from carepath_shared.envelope import derive_id
+from carepath_contracts.envelope import derive_id
 from carepath_testkit.kafka_reading import committed_lag, read_topic, topic_partitions
 from carepath_testkit.processes import Stack
 from support.api import INTAKE, ReferralsApi, auth
@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.e2e]
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"loop{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topics(kafka_bootstrap, ns))

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carepath_shared.kafka_admin import create_topics
+from carepath_runtime.kafka_admin import create_topics
 from carepath_testkit.kafka_reading import read_topic
 from carepath_testkit.processes import Stack
 from support.api import INTAKE, ReferralsApi, auth

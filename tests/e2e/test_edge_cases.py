@@ -27,7 +27,7 @@ ANON_OUTCOME = {"kind": "clinical_review", "red_flags": [], "bowel_bladder_dysfu
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = private_namespace("edge")
     asyncio.run(create_topics(kafka_bootstrap, ns))

@@ -21,10 +21,10 @@ from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
-from carepath_shared.fhir import codes as C
-from carepath_shared.fhir import map_bundle
-from carepath_shared.kafka_admin import create_topics
-from carepath_shared.steps import STEP_TEAM
+from carepath_contracts import fhir_codes as C
+from carepath_contracts.steps import STEP_TEAM
+from carepath_intake.fhir import map_bundle
+from carepath_runtime.kafka_admin import create_topics
 from carepath_testkit.processes import Stack
 from support.episodes import expected_steps
 from support.observe import referrals_in_redis, wait_until

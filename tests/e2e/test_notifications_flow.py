@@ -27,7 +27,7 @@ import orjson
 import pytest
 from aiosmtpd.controller import Controller
 
-from carepath_shared.kafka_admin import create_topics
+from carepath_runtime.kafka_admin import create_topics
 from support.api import INTAKE
 from support.observe import received_webhooks, wait_until
 from support.processes import Stack, free_port, start_stack

@@ -51,7 +51,7 @@ def sink() -> Iterator[OTLPSink]:
 def stack(kafka_bootstrap: str, redis_url: str, sink: OTLPSink) -> Iterator[Stack]:
     import asyncio
 
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"obs{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topics(kafka_bootstrap, ns))

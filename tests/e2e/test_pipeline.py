@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from carepath_shared.steps import STEP_TEAM
+from carepath_contracts.steps import STEP_TEAM
 from carepath_testkit.processes import Stack
 from support.api import INTAKE
 from support.episodes import expected_steps
@@ -28,7 +28,7 @@ COORDINATOR = {"Authorization": "Bearer dev-coordinator-token"}
 def stack(kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
     import asyncio
 
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"e2e{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topics(kafka_bootstrap, ns))

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carepath_shared.steps import STEP_TEAM
+from carepath_contracts.steps import STEP_TEAM
 from carepath_testkit.processes import Stack
 from support.clusters import redis_cluster
 from support.episodes import expected_steps
@@ -36,7 +36,7 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, cluster_url: str) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"rc{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topics(kafka_bootstrap, ns))

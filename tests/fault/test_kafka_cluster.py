@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from carepath_shared.topics import EPISODES
+from carepath_contracts.topics import EPISODES
 from carepath_testkit.processes import Stack
 from support.clusters import run_script
 from support.flow import Feed, settle
@@ -66,7 +66,7 @@ async def _describe(bootstrap: str, topic: str) -> tuple[int, dict[int, int], di
 
 @pytest.fixture(scope="module")
 def stack(bootstrap: str, redis_url: str) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"kc{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topics(bootstrap, ns))

@@ -33,7 +33,7 @@ N_EPISODES = 200
 
 @pytest.fixture()
 def stack(kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"fault{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topics(kafka_bootstrap, ns))

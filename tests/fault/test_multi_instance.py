@@ -51,7 +51,7 @@ def kafka_bootstrap(own_kafka_cluster: Any) -> str:
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory,
           ) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     site = Path(tmp_path_factory.mktemp("site")) / "routing.json"
     site.write_text(json.dumps({"due_in": {"urgent": 20, "routine": 25}}))

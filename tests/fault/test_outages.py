@@ -63,7 +63,7 @@ def infra() -> Iterator[Infra]:
 
 @pytest.fixture(scope="module")
 def stack(infra: Infra) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"fault{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topics(infra.bootstrap, ns))
@@ -148,11 +148,11 @@ async def _publish_directly(bootstrap: str, namespace: str, episodes: list[dict[
 
     from aiokafka import AIOKafkaProducer
 
-    from carepath_shared.envelope import Envelope, derive_id
-    from carepath_shared.episode import Episode
-    from carepath_shared.events import EPISODE_SUBMITTED, EpisodeSubmitted
-    from carepath_shared.kafka_broker import build_event
-    from carepath_shared.topics import Topics
+    from carepath_contracts.envelope import Envelope, derive_id
+    from carepath_contracts.episode import Episode
+    from carepath_contracts.events import EPISODE_SUBMITTED, EpisodeSubmitted
+    from carepath_contracts.topics import Topics
+    from carepath_runtime.kafka_broker import build_event
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()

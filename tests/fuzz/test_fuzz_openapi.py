@@ -36,7 +36,7 @@ MAX_EXAMPLES = {"intake": 8, "pathway": 8, "referrals": 3, "notifications": 6}
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, redis_url: str) -> Iterator[Stack]:
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = private_namespace("fuzz")
     asyncio.run(create_topics(kafka_bootstrap, ns))

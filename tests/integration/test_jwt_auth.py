@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from carepath_shared.auth import Authenticator, Principal, TokenRegistry
-from carepath_shared.auth_jwt import JwtVerifier
+from carepath_runtime.auth import Authenticator, Principal, TokenRegistry
+from carepath_runtime.auth_jwt import JwtVerifier
 
 ISSUER = "https://issuer.test/realms/carepath"
 AUDIENCE = "carepath-api"
@@ -173,7 +173,7 @@ async def test_one_authenticator_takes_dev_tokens_and_jwts(jwks: Jwks) -> None:
     assert (await auth.principal_for(request("Bearer dev-x"))).role == "integration"
     assert (await auth.principal_for(request(f"Bearer {token(RSA_KEY, 'rsa-1')}"))).team == \
         "radiology"
-    from carepath_shared.http_errors import ProblemError
+    from carepath_runtime.http_errors import ProblemError
 
     for bad in ("Bearer nope", "Basic abc", "Bearer ", f"Bearer {token(RSA_KEY, 'zzz')}"):
         with pytest.raises(ProblemError) as caught:

@@ -9,7 +9,7 @@ import sys
 import orjson
 import pytest
 
-from carepath_shared.production_guard import EXIT_CONFIG
+from carepath_runtime.production_guard import EXIT_CONFIG
 
 
 @pytest.mark.parametrize("service", ["intake", "pathway", "referrals", "notifications"])

@@ -17,11 +17,11 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from carepath_shared.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import PATHWAY_STATUS, PathwayStatus
-from carepath_shared.kafka_broker import build_event, make_broker, publish
-from carepath_shared.settings import Settings
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import PATHWAY_STATUS, PathwayStatus
+from carepath_runtime.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
+from carepath_runtime.kafka_broker import build_event, make_broker, publish
+from carepath_runtime.settings import Settings
 from carepath_testkit.kafka_reading import committed_lag
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from carepath_shared.kafka_broker import OutboundEvent
-from carepath_shared.redis_client import make_redis
-from carepath_shared.settings import Settings
-from carepath_shared.state_store import StateStore
+from carepath_runtime.kafka_broker import OutboundEvent
+from carepath_runtime.redis_client import make_redis
+from carepath_runtime.settings import Settings
+from carepath_runtime.state_store import StateStore
 
 pytestmark = [pytest.mark.redis]
 
@@ -68,7 +68,7 @@ async def test_racing_writers_lose_no_update(store: StateStore) -> None:
 async def test_seen_keeps_a_bounded_window_that_still_dedupes_redeliveries(
     store: StateStore,
 ) -> None:
-    from carepath_shared.state_store import SEEN_LIMIT
+    from carepath_runtime.state_store import SEEN_LIMIT
 
     total = SEEN_LIMIT + 10
     for i in range(total):
@@ -119,7 +119,7 @@ async def test_a_carried_over_outbox_moves_to_the_next_input(store: StateStore) 
 
 
 async def test_a_state_written_before_the_outbox_key_still_delivers(store: StateStore) -> None:
-    from carepath_shared.state_store import StoredState
+    from carepath_runtime.state_store import StoredState
 
     redis: Any = store._redis
     legacy = StoredState(data={"n": 1}, version=1, last_input="in-1",

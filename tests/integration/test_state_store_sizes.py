@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from carepath_shared.kafka_broker import EventTooLarge, OutboundEvent
-from carepath_shared.state_store import StateStore, run_and_publish
+from carepath_runtime.kafka_broker import EventTooLarge, OutboundEvent
+from carepath_runtime.state_store import StateStore, run_and_publish
 
 pytestmark = [pytest.mark.redis]
 

@@ -19,24 +19,24 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from carepath_cli.tail_command import (
+from carepath.tail_command import (
     add_replay_arguments,
     add_tail_arguments,
     replay_command,
     tail_command,
 )
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.events import (
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.events import (
     CARE_PLAN_UPDATED,
     OUTCOME_REPORTED,
     REFERRAL_CREATED,
     OutcomeReported,
     ReferralCreated,
 )
-from carepath_shared.kafka_admin import create_topics
-from carepath_shared.kafka_broker import OutboundEvent, build_event
-from carepath_shared.outcome import parse_outcome
-from carepath_shared.topics import Topics
+from carepath_contracts.outcome import parse_outcome
+from carepath_contracts.topics import Topics
+from carepath_runtime.kafka_admin import create_topics
+from carepath_runtime.kafka_broker import OutboundEvent, build_event
 
 pytestmark = [pytest.mark.kafka]
 

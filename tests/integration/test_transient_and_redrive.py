@@ -19,15 +19,15 @@ import redis.asyncio as aioredis
 from integration.test_reliable_consumer import make_topics, read_all, status_event
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from carepath_cli.dlq_command import audit_key, dlq_command
-from carepath_cli.main import build_parser
-from carepath_shared.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
-from carepath_shared.dependency_health import DependencyHealth
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import PATHWAY_STATUS
-from carepath_shared.kafka_broker import make_broker, publish
-from carepath_shared.settings import Settings
-from carepath_shared.topics import Topics
+from carepath.dlq_command import audit_key, dlq_command
+from carepath.main import build_parser
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import PATHWAY_STATUS
+from carepath_contracts.topics import Topics
+from carepath_runtime.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
+from carepath_runtime.dependency_health import DependencyHealth
+from carepath_runtime.kafka_broker import make_broker, publish
+from carepath_runtime.settings import Settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -127,7 +127,7 @@ async def test_redrive_gives_the_same_effects_once_and_is_audited(
 
         monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
         monkeypatch.setenv("REDIS_URL", redis_url)
-        from carepath_shared.settings import get_settings
+        from carepath_runtime.settings import get_settings
 
         get_settings.cache_clear()
         parser = build_parser()

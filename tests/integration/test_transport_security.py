@@ -30,10 +30,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
-from carepath_shared.kafka_admin import create_topics
-from carepath_shared.redis_client import make_redis
-from carepath_shared.settings import Settings
-from carepath_shared.transport_security import kafka_client_options
+from carepath_runtime.kafka_admin import create_topics
+from carepath_runtime.redis_client import make_redis
+from carepath_runtime.settings import Settings
+from carepath_runtime.transport_security import kafka_client_options
 from support.api import auth
 from support.processes import start_stack
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from carepath_contracts.episode import parse_episode
 from carepath_pathway.domain import evaluate, get_profile
-from carepath_shared.episode import parse_episode
 
 
 def expected_steps(episode: dict[str, Any], profile: str = "seed") -> list[str]:

@@ -23,7 +23,7 @@ async def drop_namespace(bootstrap: str, redis_url: str, ns: str) -> None:
     import redis.asyncio as aioredis
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from carepath_shared.topics import Topics
+    from carepath_contracts.topics import Topics
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

@@ -16,7 +16,7 @@ import redis
 
 def sync_redis(redis_url: str) -> Any:
     """A blocking client for tests: Redis Cluster for ``redis+cluster://`` URLs."""
-    from carepath_shared.redis_client import is_cluster_url, plain_url
+    from carepath_runtime.redis_client import is_cluster_url, plain_url
 
     if is_cluster_url(redis_url):
         return redis.RedisCluster.from_url(plain_url(redis_url))

@@ -30,7 +30,7 @@ def start_stack(
     namespace: str, kafka: str, redis_url: str, extra_env: dict[str, str] | None = None,
     receiver_args: list[str] | None = None,
 ) -> Stack:
-    """The four services and ``carepath_cli.webhook_receiver``; retry backoff cut to 50 ms."""
+    """The four services and ``carepath.webhook_receiver``; retry backoff cut to 50 ms."""
     return testkit.start_stack(
         namespace, kafka, redis_url, LOG_DIR,
         extra_env={"CAREPATH_RETRY_BACKOFF_MS": "50", **(extra_env or {})},

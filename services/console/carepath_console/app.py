@@ -36,10 +36,10 @@ from carepath_console.sessions import Session, SessionStore
 from carepath_console.settings import ConsoleSettings
 from carepath_console.upstream import Upstream, as_problem
 from carepath_console.worklist import WorklistQuery, select
-from carepath_shared.auth import DEFAULT_TOKENS_FILE
-from carepath_shared.http import error_list
-from carepath_shared.log import get_logger
-from carepath_shared.problems import problem
+from carepath_runtime.auth import DEFAULT_TOKENS_FILE
+from carepath_runtime.http import error_list
+from carepath_runtime.log import get_logger
+from carepath_runtime.problems import problem
 
 log = get_logger("console")
 WEB = Path(__file__).resolve().parent / "web"

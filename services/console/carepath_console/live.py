@@ -23,7 +23,7 @@ import httpx
 import orjson
 
 from carepath_console.sessions import Session
-from carepath_shared.log import get_logger
+from carepath_runtime.log import get_logger
 
 log = get_logger(__name__)
 RELAY_ROLES = frozenset({"coordinator", "admin", "dashboard"})

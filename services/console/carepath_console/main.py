@@ -14,7 +14,7 @@ import uvicorn
 from carepath_console.app import create_app
 from carepath_console.live import Relays
 from carepath_console.settings import get_console_settings
-from carepath_shared.log import configure_logging
+from carepath_runtime.log import configure_logging
 
 
 class _Server(uvicorn.Server):

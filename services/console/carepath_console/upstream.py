@@ -8,7 +8,7 @@ import httpx
 import orjson
 from fastapi.responses import JSONResponse
 
-from carepath_shared.problems import ProblemJSONResponse, problem_body
+from carepath_runtime.problems import ProblemJSONResponse, problem_body
 
 
 class Upstream:

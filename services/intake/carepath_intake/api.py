@@ -16,6 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.episode import Episode
+from carepath_contracts.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN
+from carepath_contracts.events import OUTCOME_REPORTED, OutcomeReported
+from carepath_contracts.outcome import OUTCOME_ADAPTER
 from carepath_intake.submission import (
     OUTCOME_REPORTERS,
     SOURCE,
@@ -24,16 +29,12 @@ from carepath_intake.submission import (
     episode_submission,
     read_bounded_object,
 )
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.episode import Episode
-from carepath_shared.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN, episode_id_path
-from carepath_shared.events import OUTCOME_REPORTED, OutcomeReported
-from carepath_shared.http import error_list
-from carepath_shared.http_edge import json_body, model_schema
-from carepath_shared.http_errors import ProblemError
-from carepath_shared.kafka_broker import OutboundEvent, build_event
-from carepath_shared.outcome import OUTCOME_ADAPTER
-from carepath_shared.service import Runtime
+from carepath_runtime.http import error_list
+from carepath_runtime.http_edge import json_body, model_schema
+from carepath_runtime.http_errors import ProblemError
+from carepath_runtime.http_params import episode_id_path
+from carepath_runtime.kafka_broker import OutboundEvent, build_event
+from carepath_runtime.service import Runtime
 
 
 class Accepted(BaseModel):

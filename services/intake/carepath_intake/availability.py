@@ -2,16 +2,16 @@
 
 :class:`AvailabilityMiddleware` wraps every write (``POST``/``PUT``/``PATCH``/``DELETE``):
 
-* when the background health state (:mod:`carepath_shared.dependency_health`) says Kafka is
+* when the background health state (:mod:`carepath_runtime.dependency_health`) says Kafka is
   down (or Redis, for a request with an ``Idempotency-Key``, which Redis keeps), it answers
   ``503`` with ``Retry-After`` at once, without trying;
 * when more than ``max_inflight`` writes are already running, ``429`` with ``Retry-After``;
 * otherwise the request runs within ``timeout_s`` (2 s by default,
   ``INTAKE_DEPENDENCY_TIMEOUT_S``). Running out of time, or a transient Redis/Kafka error
-  (:mod:`carepath_shared.transient`), is answered ``503`` with ``Retry-After``, never 500 and
+  (:mod:`carepath_runtime.transient`), is answered ``503`` with ``Retry-After``, never 500 and
   never a dropped connection.
 
-Every answer is an RFC 9457 problem (:func:`carepath_shared.problems.problem`). A ``503``
+Every answer is an RFC 9457 problem (:func:`carepath_runtime.problems.problem`). A ``503``
 means *nothing was accepted*: the route released its ``Idempotency-Key`` (see
 :func:`release_quietly`), so the client's retry with the same key proceeds at once. The event
 may still reach Kafka after a timed-out publish; it carries the id derived from the key, so
@@ -27,11 +27,11 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from carepath_shared.dependency_health import DependencyHealth
-from carepath_shared.error_text import describe
-from carepath_shared.log import get_logger
-from carepath_shared.problems import problem
-from carepath_shared.transient import KAFKA, REDIS, is_transient, transient_dependency
+from carepath_runtime.dependency_health import DependencyHealth
+from carepath_runtime.error_text import describe
+from carepath_runtime.log import get_logger
+from carepath_runtime.problems import problem
+from carepath_runtime.transient import KAFKA, REDIS, is_transient, transient_dependency
 
 log = get_logger(__name__)
 

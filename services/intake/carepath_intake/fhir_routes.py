@@ -2,7 +2,7 @@
 
 ``application/fhir+json`` (or ``application/json``), up to 8 MiB, from the ``integration``
 role. The Bundle is validated with fhir.resources (R4B) and mapped by
-:func:`carepath_shared.fhir.map_bundle`; the episode must then keep the contract's bounds and
+:func:`carepath_intake.fhir.map_bundle`; the episode must then keep the contract's bounds and
 travels exactly as one posted to ``POST /episodes`` (same ``episode.submitted`` event, same
 ``Idempotency-Key`` rules). The 202 answer lists everything the mapping could not carry over
 (``unmapped``); an invalid Bundle, or one without a spinal region, gets a 422 naming the
@@ -14,19 +14,19 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from carepath_contracts.limits import bound_errors
+from carepath_intake.fhir import InvalidBundle, map_bundle
 from carepath_intake.submission import (
     SUBMITTERS,
     Submissions,
     episode_submission,
     read_bounded_object,
 )
-from carepath_shared.fhir import InvalidBundle, map_bundle
-from carepath_shared.http_body import FHIR_JSON, JSON
-from carepath_shared.http_edge import json_body
-from carepath_shared.http_errors import ProblemError
-from carepath_shared.limits import bound_errors
-from carepath_shared.log import get_logger
-from carepath_shared.service import Runtime
+from carepath_runtime.http_body import FHIR_JSON, JSON
+from carepath_runtime.http_edge import json_body
+from carepath_runtime.http_errors import ProblemError
+from carepath_runtime.log import get_logger
+from carepath_runtime.service import Runtime
 
 SCOPE = "fhir-bundle"
 log = get_logger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from carepath_shared.redis_client import key as rkey
+from carepath_runtime.redis_client import key as rkey
 
 LEASE_SECONDS = 30
 KEEP_SECONDS = 86400

@@ -8,9 +8,9 @@ from carepath_intake.api import register_routes
 from carepath_intake.availability import install_availability
 from carepath_intake.fhir_routes import register_fhir_routes
 from carepath_intake.submission import Submissions
-from carepath_shared.auth import authenticator_from_settings
-from carepath_shared.service import make_app, make_runtime, serve
-from carepath_shared.settings import Settings, get_settings
+from carepath_runtime.auth import authenticator_from_settings
+from carepath_runtime.service import make_app, make_runtime, serve
+from carepath_runtime.settings import Settings, get_settings
 
 SERVICE = "intake"
 

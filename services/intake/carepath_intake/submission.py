@@ -17,19 +17,19 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.episode import Episode
+from carepath_contracts.events import EPISODE_SUBMITTED, EpisodeSubmitted
+from carepath_contracts.limits import bound_errors
 from carepath_intake.availability import complete_durably, release_quietly
 from carepath_intake.idempotency import IdempotencyStore
-from carepath_shared.auth import Authenticator
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.episode import Episode
-from carepath_shared.events import EPISODE_SUBMITTED, EpisodeSubmitted
-from carepath_shared.http_body import JSON, read_json_object
-from carepath_shared.http_errors import ProblemError
-from carepath_shared.kafka_broker import EventTooLarge, OutboundEvent, build_event, publish
-from carepath_shared.limits import bound_errors
-from carepath_shared.log import get_logger
-from carepath_shared.redis_client import key as rkey
-from carepath_shared.service import Runtime
+from carepath_runtime.auth import Authenticator
+from carepath_runtime.http_body import JSON, read_json_object
+from carepath_runtime.http_errors import ProblemError
+from carepath_runtime.kafka_broker import EventTooLarge, OutboundEvent, build_event, publish
+from carepath_runtime.log import get_logger
+from carepath_runtime.redis_client import key as rkey
+from carepath_runtime.service import Runtime
 
 SOURCE = "/carepath/intake"
 SUBMITTERS = frozenset({"integration"})

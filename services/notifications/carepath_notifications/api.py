@@ -20,6 +20,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from carepath_contracts.envelope import derive_id
+from carepath_contracts.limits import bound_errors
 from carepath_notifications.domain.destination_guard import DestinationRefused
 from carepath_notifications.domain.signing import generate_secret
 from carepath_notifications.domain.subscription_access import (
@@ -31,13 +33,11 @@ from carepath_notifications.domain.subscription_access import (
 )
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.subscription_store import AlreadyExists, SubscriptionStore
-from carepath_shared.auth import Authenticator
-from carepath_shared.envelope import derive_id
-from carepath_shared.http import error_list
-from carepath_shared.http_body import read_json_object
-from carepath_shared.http_edge import json_body
-from carepath_shared.http_errors import ProblemError
-from carepath_shared.limits import bound_errors
+from carepath_runtime.auth import Authenticator
+from carepath_runtime.http import error_list
+from carepath_runtime.http_body import read_json_object
+from carepath_runtime.http_edge import json_body
+from carepath_runtime.http_errors import ProblemError
 
 
 class SubscriptionRequest(BaseModel):

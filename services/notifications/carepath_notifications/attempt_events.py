@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from carepath_notifications.domain.attempts import Decision
-from carepath_notifications.domain.jobs import DeliveryJob
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.events import (
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.events import (
     NOTIFICATION_ATTEMPTED,
     NOTIFICATION_FAILED,
     NOTIFICATION_REDRIVEN,
     DeliveryAttempted,
     NotificationRedriven,
 )
-from carepath_shared.kafka_broker import OutboundEvent, build_event
-from carepath_shared.topics import Topics
+from carepath_contracts.topics import Topics
+from carepath_notifications.domain.attempts import Decision
+from carepath_notifications.domain.jobs import DeliveryJob
+from carepath_runtime.kafka_broker import OutboundEvent, build_event
 
 SOURCE = "/carepath/notifications"
 

@@ -13,21 +13,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from carepath_notifications.domain.jobs import DeliveryJob
-from carepath_notifications.domain.notice import endpoint_key, notice_body, targets
-from carepath_notifications.job_queue import JobQueue
-from carepath_notifications.subscription_store import SubscriptionStore
-from carepath_shared.consumer import Delivery
-from carepath_shared.events import (
+from carepath_contracts.events import (
     CARE_PLAN_UPDATED,
     PATHWAY_STATUS,
     REFERRAL_CREATED,
     REFERRAL_ESCALATED,
     REFERRAL_STATUS_CHANGED,
 )
-from carepath_shared.log import get_logger
-from carepath_shared.observability.tracing import inject_headers
-from carepath_shared.service import Runtime, subscribe
+from carepath_notifications.domain.jobs import DeliveryJob
+from carepath_notifications.domain.notice import endpoint_key, notice_body, targets
+from carepath_notifications.job_queue import JobQueue
+from carepath_notifications.subscription_store import SubscriptionStore
+from carepath_runtime.consumer import Delivery
+from carepath_runtime.log import get_logger
+from carepath_runtime.observability.tracing import inject_headers
+from carepath_runtime.service import Runtime, subscribe
 
 log = get_logger(__name__)
 

@@ -38,9 +38,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from carepath_notifications.domain.jobs import DeliveryJob
-from carepath_shared.kafka_broker import OutboundEvent
-from carepath_shared.redis_client import key as rkey
-from carepath_shared.redis_client import tag
+from carepath_runtime.kafka_broker import OutboundEvent
+from carepath_runtime.redis_client import key as rkey
+from carepath_runtime.redis_client import tag
 
 DELIVERED_TTL_S = 30 * 86400
 

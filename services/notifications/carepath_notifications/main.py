@@ -33,11 +33,11 @@ from carepath_notifications.subscription_store import (
 from carepath_notifications.webhook_client import WebhookClient, make_webhook_client
 from carepath_notifications.webhook_sender import send_webhook
 from carepath_notifications.worker import DeliveryWorker, Sender, WorkerConfig
-from carepath_shared.auth import authenticator_from_settings
-from carepath_shared.log import configure_logging, get_logger
-from carepath_shared.observability.metrics import NOTIFICATION_DEAD_JOBS
-from carepath_shared.service import Runtime, make_app, make_runtime, serve
-from carepath_shared.settings import Settings, get_settings
+from carepath_runtime.auth import authenticator_from_settings
+from carepath_runtime.log import configure_logging, get_logger
+from carepath_runtime.observability.metrics import NOTIFICATION_DEAD_JOBS
+from carepath_runtime.service import Runtime, make_app, make_runtime, serve
+from carepath_runtime.settings import Settings, get_settings
 
 SERVICE = "notifications"
 

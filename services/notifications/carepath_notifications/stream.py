@@ -30,6 +30,9 @@ from aiokafka.partitioner import DefaultPartitioner
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from carepath_contracts.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN
+from carepath_contracts.events import CARE_PLAN_UPDATED, PATHWAY_STATUS
+from carepath_contracts.topics import Topics
 from carepath_notifications.domain.snapshot import LatestPerKey
 from carepath_notifications.domain.stream_position import (
     InvalidPosition,
@@ -38,13 +41,10 @@ from carepath_notifications.domain.stream_position import (
     encode,
     start_offsets,
 )
-from carepath_shared.auth import Authenticator
-from carepath_shared.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN
-from carepath_shared.events import CARE_PLAN_UPDATED, PATHWAY_STATUS
-from carepath_shared.log import get_logger
-from carepath_shared.settings import Settings
-from carepath_shared.topics import Topics
-from carepath_shared.transport_security import kafka_client_options
+from carepath_runtime.auth import Authenticator
+from carepath_runtime.log import get_logger
+from carepath_runtime.settings import Settings
+from carepath_runtime.transport_security import kafka_client_options
 
 log = get_logger(__name__)
 

@@ -41,10 +41,10 @@ from carepath_notifications.destination_resolver import DestinationGuard, Resolu
 from carepath_notifications.domain.destination_guard import DestinationRefused
 from carepath_notifications.domain.subscription_index import SubscriptionIndex
 from carepath_notifications.domain.subscriptions import Subscription, load_subscriptions
-from carepath_shared.log import get_logger
-from carepath_shared.redis_client import key as rkey
-from carepath_shared.redis_client import tag
-from carepath_shared.settings import Settings
+from carepath_runtime.log import get_logger
+from carepath_runtime.redis_client import key as rkey
+from carepath_runtime.redis_client import tag
+from carepath_runtime.settings import Settings
 
 log = get_logger(__name__)
 

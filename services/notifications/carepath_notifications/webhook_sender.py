@@ -21,8 +21,8 @@ from carepath_notifications.domain.destination_guard import CAUSE, DestinationRe
 from carepath_notifications.domain.retry_policy import classify
 from carepath_notifications.domain.signing import build_headers
 from carepath_notifications.webhook_client import WebhookClient, WebhookError, WebhookTimeout
-from carepath_shared.observability.metrics import WEBHOOK_DELIVERIES, status_class
-from carepath_shared.observability.tracing import inject_headers
+from carepath_runtime.observability.metrics import WEBHOOK_DELIVERIES, status_class
+from carepath_runtime.observability.tracing import inject_headers
 
 
 async def send_webhook(

@@ -21,7 +21,7 @@ A crash between a receiver's 2xx and the completion repeats that one notice afte
 with the same ``webhook-id``: with the default endpoint limit of 1, at most one repeat per
 endpoint.
 
-Redis being away is waited out, never counted (:mod:`carepath_shared.transient`): a job whose
+Redis being away is waited out, never counted (:mod:`carepath_runtime.transient`): a job whose
 send went through is completed by retrying the completion until Redis takes it (its lease is
 renewed meanwhile, and the dispatcher neither reaps nor claims while a completion is pending),
 so a Redis hiccup at that moment never causes a second delivery. A job that could not even be
@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 
+from carepath_contracts.topics import Topics
 from carepath_notifications.attempt_events import attempt_events
 from carepath_notifications.domain.attempts import AttemptResult, decide
 from carepath_notifications.domain.jobs import DeliveryJob
@@ -48,14 +49,13 @@ from carepath_notifications.domain.retry_policy import RetryPolicy
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
 from carepath_notifications.subscription_store import SubscriptionStore
-from carepath_shared.dependency_health import DependencyHealth
-from carepath_shared.error_text import describe
-from carepath_shared.kafka_broker import publish_all
-from carepath_shared.log import get_logger
-from carepath_shared.observability.metrics import NOTIFICATION_JOBS
-from carepath_shared.observability.tracing import continued_span
-from carepath_shared.topics import Topics
-from carepath_shared.transient import REDIS, transient_dependency
+from carepath_runtime.dependency_health import DependencyHealth
+from carepath_runtime.error_text import describe
+from carepath_runtime.kafka_broker import publish_all
+from carepath_runtime.log import get_logger
+from carepath_runtime.observability.metrics import NOTIFICATION_JOBS
+from carepath_runtime.observability.tracing import continued_span
+from carepath_runtime.transient import REDIS, transient_dependency
 
 log = get_logger(__name__)
 

@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.outcome import OutcomeReport
+from carepath_contracts.pathway_result import PathwayResult
 from carepath_pathway.domain import (
     Profile,
     apply_outcome,
@@ -14,9 +17,6 @@ from carepath_pathway.domain import (
     outcome_steps,
     reconcile,
 )
-from carepath_shared.episode import Episode
-from carepath_shared.outcome import OutcomeReport
-from carepath_shared.pathway_result import PathwayResult
 
 
 class EpisodeState(BaseModel):

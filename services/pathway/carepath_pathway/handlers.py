@@ -3,7 +3,7 @@
 Consumes ``episode.submitted`` and ``outcome.reported`` (one topic, keyed by episode, so in
 order), evaluates with the pure engine, and publishes the recommendation event plus the
 compacted status record. State and outbound events are stored together in Redis before
-publishing (see :mod:`carepath_shared.state_store`), so redelivery republishes the same
+publishing (see :mod:`carepath_runtime.state_store`), so redelivery republishes the same
 events with the same ids and never folds an outcome twice.
 """
 
@@ -13,17 +13,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from carepath_pathway.domain import get_profile
-from carepath_pathway.episode_state import (
-    EpisodeState,
-    UnknownEpisode,
-    on_outcome,
-    on_submitted,
-    profile_for,
-)
-from carepath_shared.consumer import Delivery, PermanentError
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.events import (
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.events import (
     EPISODE_SUBMITTED,
     OUTCOME_REPORTED,
     PATHWAY_STATUS,
@@ -33,11 +24,20 @@ from carepath_shared.events import (
     PathwayStatus,
     RecommendationsIssued,
 )
-from carepath_shared.kafka_broker import OutboundEvent, build_event, publish_all
-from carepath_shared.log import get_logger
-from carepath_shared.pathway_result import PathwayResult
-from carepath_shared.service import Runtime, subscribe
-from carepath_shared.state_store import StateStore, run_and_publish
+from carepath_contracts.pathway_result import PathwayResult
+from carepath_pathway.domain import get_profile
+from carepath_pathway.episode_state import (
+    EpisodeState,
+    UnknownEpisode,
+    on_outcome,
+    on_submitted,
+    profile_for,
+)
+from carepath_runtime.consumer import Delivery, PermanentError
+from carepath_runtime.kafka_broker import OutboundEvent, build_event, publish_all
+from carepath_runtime.log import get_logger
+from carepath_runtime.service import Runtime, subscribe
+from carepath_runtime.state_store import StateStore, run_and_publish
 
 SOURCE = "/carepath/pathway"
 log = get_logger(__name__)

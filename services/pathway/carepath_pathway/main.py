@@ -8,12 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from carepath_pathway import handlers
-from carepath_shared.auth import authenticator_from_settings
-from carepath_shared.episode_id import episode_id_path
-from carepath_shared.http_errors import ProblemError
-from carepath_shared.service import make_app, make_runtime, serve
-from carepath_shared.settings import Settings, get_settings
-from carepath_shared.state_store import StateStore
+from carepath_runtime.auth import authenticator_from_settings
+from carepath_runtime.http_errors import ProblemError
+from carepath_runtime.http_params import episode_id_path
+from carepath_runtime.service import make_app, make_runtime, serve
+from carepath_runtime.settings import Settings, get_settings
+from carepath_runtime.state_store import StateStore
 
 SERVICE = "pathway"
 # The pathway knows no care relationships: its state is for coordinators and admins.

@@ -2,7 +2,7 @@
 
 ``carepath-pathway reevaluate --profile sis`` (or :func:`reevaluate_all`) walks the pathway's
 own episode states in Redis (``SCAN <ns>:pathway:state:{*}``) and folds a re-evaluation into
-each one through the same :class:`~carepath_shared.state_store.StateStore` the Kafka handler
+each one through the same :class:`~carepath_runtime.state_store.StateStore` the Kafka handler
 uses, then publishes the outcome like any evaluation: a ``pathway.recommendations`` event
 (referrals updates the care plan: unchanged steps keep their referral, withdrawn ones are
 cancelled, new ones get a referral) and a ``pathway.status`` record. The episode keeps the
@@ -43,15 +43,15 @@ from typing import Any
 
 import orjson
 
+from carepath_contracts.envelope import Envelope, derive_id
 from carepath_pathway.domain import Profile, get_profile
 from carepath_pathway.episode_state import EpisodeState, on_reevaluation
 from carepath_pathway.handlers import outbound_events
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.kafka_broker import OutboundEvent, publish_all
-from carepath_shared.log import get_logger
-from carepath_shared.service import Runtime, make_runtime
-from carepath_shared.settings import Settings, get_settings
-from carepath_shared.state_store import StateStore, run_and_publish
+from carepath_runtime.kafka_broker import OutboundEvent, publish_all
+from carepath_runtime.log import get_logger
+from carepath_runtime.service import Runtime, make_runtime
+from carepath_runtime.settings import Settings, get_settings
+from carepath_runtime.state_store import StateStore, run_and_publish
 
 # The (never published) type of the per-episode trigger: the recommendation and status
 # events' ids derive from its id, and their causation header names it.
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         get_profile(args.profile)
     except ValueError as exc:
         parser.error(str(exc))
-    from carepath_shared.log import configure_logging
+    from carepath_runtime.log import configure_logging
 
     settings = get_settings()
     configure_logging("pathway-reevaluation", settings.carepath_log_level)

@@ -12,7 +12,7 @@ from carepath_referrals.domain import Actor, Referral, can_view
 from carepath_referrals.domain.visibility import may_read_episode, redact_plan_view
 from carepath_referrals.plan_events import care_plan_view
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.http_errors import ProblemError
+from carepath_runtime.http_errors import ProblemError
 
 NO_REFERRAL = "no such referral"
 NO_EPISODE = "no such episode"

@@ -21,6 +21,11 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.events import OUTCOME_REPORTED, OutcomeReported
+from carepath_contracts.iso_time import IsoAwareDatetime
+from carepath_contracts.limits import bound_errors
+from carepath_contracts.outcome import OutcomeReport
 from carepath_referrals.access import (
     visible_episode_referrals,
     visible_plan_view,
@@ -45,18 +50,13 @@ from carepath_referrals.domain import (
 from carepath_referrals.domain.visibility import holds_or_held, redact_referral_view
 from carepath_referrals.plan_events import plan_events
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.episode_id import episode_id_path, referral_id_path
-from carepath_shared.events import OUTCOME_REPORTED, OutcomeReported
-from carepath_shared.http import error_list
-from carepath_shared.http_body import JSON, media_type, parse_json, require_media
-from carepath_shared.http_edge import json_body
-from carepath_shared.http_errors import ProblemError
-from carepath_shared.iso_time import IsoAwareDatetime
-from carepath_shared.kafka_broker import EventTooLarge, OutboundEvent, build_event
-from carepath_shared.limits import bound_errors
-from carepath_shared.outcome import OutcomeReport
-from carepath_shared.service import Runtime
+from carepath_runtime.http import error_list
+from carepath_runtime.http_body import JSON, media_type, parse_json, require_media
+from carepath_runtime.http_edge import json_body
+from carepath_runtime.http_errors import ProblemError
+from carepath_runtime.http_params import episode_id_path, referral_id_path
+from carepath_runtime.kafka_broker import EventTooLarge, OutboundEvent, build_event
+from carepath_runtime.service import Runtime
 
 OUTCOME_ADAPTER: TypeAdapter[OutcomeReport] = TypeAdapter(OutcomeReport)
 ACTIONS = ("claim", "accept", "decline", "schedule", "start", "complete", "cancel", "reroute")

@@ -1,6 +1,6 @@
 """The caller of the referrals API as the referral domain's :class:`Actor`.
 
-Authentication is shared (:class:`carepath_shared.auth.Authenticator`: the development
+Authentication is shared (:class:`carepath_runtime.auth.Authenticator`: the development
 token file and OIDC JWTs); this module only turns the principal into an ``Actor``. A
 principal whose role or team the referral domain does not know (``dashboard``,
 ``integration``) is authenticated but may not use this API (403).
@@ -12,8 +12,8 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from carepath_referrals.domain import Actor
-from carepath_shared.auth import Authenticator
-from carepath_shared.http_errors import ProblemError
+from carepath_runtime.auth import Authenticator
+from carepath_runtime.http_errors import ProblemError
 
 
 class ReferralCallers:

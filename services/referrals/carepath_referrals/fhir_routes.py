@@ -9,7 +9,7 @@
 Same bearer tokens and scoping as the coordinator API: what the caller may not see is 404,
 exactly as what does not exist. Answers are ``application/fhir+json`` with an ``ETag`` of the
 resource version; errors are RFC 9457 problems like every Carepath API. The mapping itself is
-pure (:mod:`carepath_shared.fhir.resources_out`).
+pure (:mod:`carepath_referrals.fhir.resources_out`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from fastapi.responses import JSONResponse
 from carepath_referrals.access import visible_plan_view, visible_referral
 from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.domain import Referral
+from carepath_referrals.fhir import care_plan_resource, service_request_resource, task_resource
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.episode_id import episode_id_path, referral_id_path
-from carepath_shared.fhir import care_plan_resource, service_request_resource, task_resource
-from carepath_shared.service import Runtime
+from carepath_runtime.http_params import episode_id_path, referral_id_path
+from carepath_runtime.service import Runtime
 
 FHIR_JSON = "application/fhir+json"
 _FHIR_OK: dict[int | str, dict[str, Any]] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from carepath_contracts.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
 from carepath_referrals.domain import (
     SYSTEM_ACTOR,
     CarePlan,
@@ -25,13 +26,12 @@ from carepath_referrals.domain import (
 from carepath_referrals.domain.routing import DEFAULT_ROUTING
 from carepath_referrals.plan_events import plan_events
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.consumer import Delivery, transient_delay
-from carepath_shared.error_text import describe
-from carepath_shared.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
-from carepath_shared.kafka_broker import OutboundEvent
-from carepath_shared.log import get_logger
-from carepath_shared.service import Runtime, subscribe
-from carepath_shared.transient import transient_dependency
+from carepath_runtime.consumer import Delivery, transient_delay
+from carepath_runtime.error_text import describe
+from carepath_runtime.kafka_broker import OutboundEvent
+from carepath_runtime.log import get_logger
+from carepath_runtime.service import Runtime, subscribe
+from carepath_runtime.transient import transient_dependency
 
 log = get_logger(__name__)
 

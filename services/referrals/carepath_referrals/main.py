@@ -12,9 +12,9 @@ from carepath_referrals.api import register_routes
 from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.fhir_routes import register_fhir_routes
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.auth import authenticator_from_settings
-from carepath_shared.service import Runtime, make_app, make_runtime, serve
-from carepath_shared.settings import Settings, get_settings
+from carepath_runtime.auth import authenticator_from_settings
+from carepath_runtime.service import Runtime, make_app, make_runtime, serve
+from carepath_runtime.settings import Settings, get_settings
 
 SERVICE = "referrals"
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carepath_referrals.domain import CarePlan, EscalationEvent, Referral
-from carepath_shared.envelope import Envelope, derive_id
-from carepath_shared.events import (
+from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.events import (
     AUDIT_RECORDED,
     CARE_PLAN_UPDATED,
     REFERRAL_CREATED,
@@ -25,8 +24,9 @@ from carepath_shared.events import (
     ReferralCreated,
     ReferralStatusChanged,
 )
-from carepath_shared.kafka_broker import OutboundEvent, build_event
-from carepath_shared.topics import Topics
+from carepath_contracts.topics import Topics
+from carepath_referrals.domain import CarePlan, EscalationEvent, Referral
+from carepath_runtime.kafka_broker import OutboundEvent, build_event
 
 SOURCE = "/carepath/referrals"
 

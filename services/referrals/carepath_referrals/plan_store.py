@@ -1,6 +1,6 @@
 """The care plan in Redis: one versioned plan per episode, plus a read model of referrals.
 
-Every change to a plan goes through :class:`carepath_shared.state_store.StateStore`
+Every change to a plan goes through :class:`carepath_runtime.state_store.StateStore`
 (WATCH/MULTI on the episode's key): two teams changing one plan at once both land, in some
 order, and neither is lost. The same transaction mirrors each referral to its own key and to
 the episode's index (one hash tag per episode: one Redis Cluster slot); the cross-episode
@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 
 from carepath_referrals.domain import CarePlan, Referral
-from carepath_shared.kafka_broker import OutboundEvent, publish_all
-from carepath_shared.redis_client import key as rkey
-from carepath_shared.redis_client import tag
-from carepath_shared.service import Runtime
-from carepath_shared.state_store import StateStore, run_and_publish
+from carepath_runtime.kafka_broker import OutboundEvent, publish_all
+from carepath_runtime.redis_client import key as rkey
+from carepath_runtime.redis_client import tag
+from carepath_runtime.service import Runtime
+from carepath_runtime.state_store import StateStore, run_and_publish
 
 PlanFold = Callable[[CarePlan | None], tuple[CarePlan, list[OutboundEvent]]]
 # Told, after a change is durable and published, which referrals it changed (before, after).

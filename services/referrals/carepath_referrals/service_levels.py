@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from carepath_referrals.domain import Referral
 from carepath_referrals.domain.codes import BusinessStatus, TaskStatus
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.log import get_logger
-from carepath_shared.observability.clinical_metrics import (
+from carepath_runtime.log import get_logger
+from carepath_runtime.observability.clinical_metrics import (
     ReferralFacts,
     observe_transition,
     publish_snapshot,

@@ -18,9 +18,9 @@ from carepath_notifications.destination_resolver import DestinationGuard
 from carepath_notifications.domain.destination_guard import Allowlist
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.subscription_store import SubscriptionStore
-from carepath_shared.auth import Authenticator, Principal, TokenRegistry
-from carepath_shared.http_errors import install_problem_handlers
-from carepath_shared.webhook_verify import decode_secret
+from carepath_runtime.auth import Authenticator, Principal, TokenRegistry
+from carepath_runtime.http_errors import install_problem_handlers
+from carepath_runtime.webhook_verify import decode_secret
 
 pytestmark = [pytest.mark.redis]
 

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import redis
 
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import (
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import (
     CARE_PLAN_UPDATED,
     PATHWAY_STATUS,
     REFERRAL_CREATED,
@@ -21,8 +21,8 @@ from carepath_shared.events import (
     PathwayStatus,
     ReferralCreated,
 )
-from carepath_shared.kafka_admin import create_topics
-from carepath_shared.kafka_broker import OutboundEvent, build_event
+from carepath_runtime.kafka_admin import create_topics
+from carepath_runtime.kafka_broker import OutboundEvent, build_event
 from carepath_testkit.processes import new_webhook_secret
 from support.processes import ServiceProcess, free_port
 
@@ -58,7 +58,7 @@ def allowlist(*receivers: ServiceProcess) -> dict[str, str]:
 
 def start_receiver(ns: str, name: str, *args: str) -> ServiceProcess:
     port = free_port()
-    proc = ServiceProcess(f"receiver-{name}", "carepath_cli.webhook_receiver", port,
+    proc = ServiceProcess(f"receiver-{name}", "carepath.webhook_receiver", port,
                           {"CAREPATH_NAMESPACE": ns, "CAREPATH_WEBHOOK_SECRET": SECRET},
                           ["--port", str(port), *args])
     proc.start(health_path="/received")

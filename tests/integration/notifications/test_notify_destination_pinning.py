@@ -25,7 +25,7 @@ from carepath_notifications.destination_resolver import DestinationGuard
 from carepath_notifications.domain.destination_guard import CAUSE, Allowlist, DestinationRefused
 from carepath_notifications.webhook_client import DirectWebhookClient
 from carepath_notifications.webhook_sender import send_webhook
-from carepath_shared.webhook_verify import verify
+from carepath_runtime.webhook_verify import verify
 from carepath_testkit.processes import new_webhook_secret
 
 BODY = b'{"id":"ev-1","type":"carepath.referral.created.v1","data":{"team":"radiology"}}'

@@ -33,11 +33,11 @@ from notify_support import (
     write_subscriptions,
 )
 
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import NOTIFICATION_FAILED
-from carepath_shared.kafka_broker import make_broker, publish_all
-from carepath_shared.settings import Settings
-from carepath_shared.topics import Topics
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import NOTIFICATION_FAILED
+from carepath_contracts.topics import Topics
+from carepath_runtime.kafka_broker import make_broker, publish_all
+from carepath_runtime.settings import Settings
 from support.observe import received_webhooks, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]

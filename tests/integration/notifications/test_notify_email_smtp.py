@@ -29,11 +29,11 @@ from notify_support import (
     write_subscriptions,
 )
 
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import REFERRAL_ESCALATED
-from carepath_shared.kafka_broker import build_event, make_broker, publish_all
-from carepath_shared.settings import Settings
-from carepath_shared.topics import Topics
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import REFERRAL_ESCALATED
+from carepath_contracts.topics import Topics
+from carepath_runtime.kafka_broker import build_event, make_broker, publish_all
+from carepath_runtime.settings import Settings
 from support.observe import wait_until
 from support.processes import ServiceProcess, free_port
 

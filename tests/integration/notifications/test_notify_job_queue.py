@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import NOTIFICATION_REDRIVEN
+from carepath_contracts.topics import Topics
 from carepath_notifications.attempt_events import redriven_event
 from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import NOTIFICATION_REDRIVEN
-from carepath_shared.kafka_broker import OutboundEvent
-from carepath_shared.redis_client import make_redis
-from carepath_shared.settings import Settings
-from carepath_shared.topics import Topics
+from carepath_runtime.kafka_broker import OutboundEvent
+from carepath_runtime.redis_client import make_redis
+from carepath_runtime.settings import Settings
 
 pytestmark = [pytest.mark.redis]
 

@@ -23,9 +23,9 @@ from notify_support import (
     status_event,
 )
 
-from carepath_shared.kafka_broker import OutboundEvent, make_broker, publish_all
-from carepath_shared.settings import Settings
-from carepath_shared.topics import Topics
+from carepath_contracts.topics import Topics
+from carepath_runtime.kafka_broker import OutboundEvent, make_broker, publish_all
+from carepath_runtime.settings import Settings
 from support.observe import wait_until
 from support.processes import ServiceProcess
 

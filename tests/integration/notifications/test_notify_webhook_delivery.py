@@ -42,16 +42,16 @@ from notify_support import (
     write_subscriptions,
 )
 
-from carepath_cli.notifications_command import list_dead_letters, redrive_command
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import (
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import (
     NOTIFICATION_ATTEMPTED,
     NOTIFICATION_FAILED,
     NOTIFICATION_REDRIVEN,
 )
-from carepath_shared.kafka_broker import make_broker, publish_all
-from carepath_shared.settings import Settings
-from carepath_shared.topics import Topics
+from carepath_contracts.topics import Topics
+from carepath_notifications.cli import list_dead_letters, redrive_command
+from carepath_runtime.kafka_broker import make_broker, publish_all
+from carepath_runtime.settings import Settings
 from support.observe import received_webhooks, wait_until
 from support.processes import ServiceProcess
 

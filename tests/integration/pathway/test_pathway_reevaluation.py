@@ -14,16 +14,16 @@ from typing import Any
 import orjson
 import pytest
 
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.episode import parse_episode
+from carepath_contracts.events import EPISODE_SUBMITTED, RECOMMENDATIONS_ISSUED
 from carepath_pathway.domain import get_profile
 from carepath_pathway.episode_state import EpisodeState, on_submitted
 from carepath_pathway.handlers import outbound_events
 from carepath_pathway.reevaluation import reevaluate_all, reevaluate_episode, trigger_envelope
-from carepath_shared.envelope import Envelope
-from carepath_shared.episode import parse_episode
-from carepath_shared.events import EPISODE_SUBMITTED, RECOMMENDATIONS_ISSUED
-from carepath_shared.service import Runtime, make_runtime
-from carepath_shared.settings import Settings
-from carepath_shared.state_store import StateStore
+from carepath_runtime.service import Runtime, make_runtime
+from carepath_runtime.settings import Settings
+from carepath_runtime.state_store import StateStore
 from carepath_testkit.kafka_reading import end_offsets, read_range
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -37,7 +37,7 @@ def own_namespace(kafka_bootstrap: str) -> str:
     """A namespace of this module's own: a re-evaluation walks every state in its namespace."""
     import asyncio
 
-    from carepath_shared.kafka_admin import create_topics
+    from carepath_runtime.kafka_admin import create_topics
 
     ns = f"reeval{uuid.uuid4().hex[:10]}"
     asyncio.run(create_topics(kafka_bootstrap, ns))

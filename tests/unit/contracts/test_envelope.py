@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from carepath_shared.envelope import SPECVERSION, Envelope, EnvelopeError, derive_id
+from carepath_contracts.envelope import SPECVERSION, Envelope, EnvelopeError, derive_id
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

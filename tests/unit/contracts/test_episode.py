@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from carepath_shared.episode import Episode, parse_episode, validation_errors
-from carepath_shared.steps import STEP_TEAM, STEPS, TEAMS
+from carepath_contracts.episode import Episode, parse_episode, validation_errors
+from carepath_contracts.steps import STEP_TEAM, STEPS, TEAMS
 
 FULL: dict[str, Any] = {
     "episode_id": "ep-1",

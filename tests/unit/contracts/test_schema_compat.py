@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from carepath_cli.asyncapi_command import (
+from carepath.asyncapi_command import (
     ASYNCAPI_DIR,
     EVENTS_MD,
     SCHEMAS_DIR,
@@ -33,8 +33,8 @@ from carepath_cli.asyncapi_command import (
     stale_files,
     subscriptions,
 )
-from carepath_shared.asyncapi_docs import DLQ_HEADERS, EVENTS, PUBLISHES
-from carepath_shared.events import BODY_MODELS
+from carepath.asyncapi_docs import DLQ_HEADERS, EVENTS, PUBLISHES
+from carepath_contracts.events import BODY_MODELS
 
 Schema = dict[str, Any]
 _NUMBER_TYPES = {"integer": {"integer"}, "number": {"integer", "number"}}
@@ -305,7 +305,7 @@ def test_consumers_are_read_from_the_real_subscribers(documents: dict[str, Any])
 
 def test_the_dead_letter_headers_are_those_the_consumer_writes() -> None:
     """asyncapi_docs.DLQ_HEADERS documents exactly what consumer.dead_letter adds."""
-    from carepath_shared.consumer import dead_letter
+    from carepath_runtime.consumer import dead_letter
 
     published: dict[str, Any] = {}
 

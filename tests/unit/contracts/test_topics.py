@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carepath_shared.topics import ALL_TOPICS, CARE_PLANS, PATHWAY_STATUS, Topics
+from carepath_contracts.topics import ALL_TOPICS, CARE_PLANS, PATHWAY_STATUS, Topics
 
 
 def test_latest_state_streams_are_compacted() -> None:

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carepath_shared.envelope import Envelope
-from carepath_shared.episode_id import EPISODE_ID_MAX, EPISODE_ID_RULE, is_episode_id
-from carepath_shared.events import EPISODE_SUBMITTED, EpisodeSubmitted
-from carepath_shared.kafka_broker import EventTooLarge, build_event
-from carepath_shared.limits import LIST_LIMITS, MAX_LIST, MAX_TEXT, bound_errors
-from carepath_shared.outcome import parse_outcome
-from carepath_shared.problems import MAX_ERRORS, problem_body
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.episode_id import EPISODE_ID_MAX, EPISODE_ID_RULE, is_episode_id
+from carepath_contracts.events import EPISODE_SUBMITTED, EpisodeSubmitted
+from carepath_contracts.limits import LIST_LIMITS, MAX_LIST, MAX_TEXT, bound_errors
+from carepath_contracts.outcome import parse_outcome
+from carepath_runtime.kafka_broker import EventTooLarge, build_event
+from carepath_runtime.problems import MAX_ERRORS, problem_body
 
 ID_CHARS = st.sampled_from("abcXYZ019._:-")
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI, HTTPException, Request
 
-from carepath_shared.episode_id import episode_id_path
-from carepath_shared.http_body import FHIR_JSON, JSON, read_json_object
-from carepath_shared.http_edge import install_edge
-from carepath_shared.settings import Settings
+from carepath_runtime.http_body import FHIR_JSON, JSON, read_json_object
+from carepath_runtime.http_edge import install_edge
+from carepath_runtime.http_params import episode_id_path
+from carepath_runtime.settings import Settings
 
 SECRET = "s3cr3t-value-never-echoed"
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from carepath_shared.fhir import codes as C
+from carepath_contracts import fhir_codes as C
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_BUNDLE = ROOT / "docs" / "examples" / "bundle.json"

@@ -18,8 +18,8 @@ from fhir_builders import (
     sample_bundle,
 )
 
-from carepath_shared.fhir import InvalidBundle, map_bundle
-from carepath_shared.fhir import codes as C
+from carepath_contracts import fhir_codes as C
+from carepath_intake.fhir import InvalidBundle, map_bundle
 
 
 def reported(mapping: Any) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carepath_shared.fhir import codes as C
+from carepath_contracts import fhir_codes as C
 
 FHIR_MD = Path(__file__).resolve().parents[3] / "docs" / "fhir.md"
 

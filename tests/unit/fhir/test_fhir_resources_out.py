@@ -10,6 +10,8 @@ from fhir.resources.R4B.careplan import CarePlan as FhirCarePlan
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from carepath_contracts import fhir_codes as C
+from carepath_contracts.views import CarePlanView, ReferralView
 from carepath_referrals.domain import (
     Accept,
     Actor,
@@ -27,16 +29,9 @@ from carepath_referrals.domain import (
     new_plan,
 )
 from carepath_referrals.domain.routing import DEFAULT_ROUTING
+from carepath_referrals.fhir import care_plan_resource, service_request_resource, task_resource
 from carepath_referrals.fhir_routes import referral_view
 from carepath_referrals.plan_events import care_plan_view
-from carepath_shared.fhir import (
-    CarePlanView,
-    ReferralView,
-    care_plan_resource,
-    service_request_resource,
-    task_resource,
-)
-from carepath_shared.fhir import codes as C
 
 NOW = datetime(2025, 3, 21, 9, 30, tzinfo=UTC)
 COORDINATOR = Actor(subject="coord@example.org", team=Team.CARE_COORDINATOR, role="coordinator")

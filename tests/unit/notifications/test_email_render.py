@@ -127,7 +127,7 @@ def test_event_type_names_agree_with_the_shared_contract() -> None:
 
     from carepath_notifications.domain import email_render
 
-    spec = find_spec("carepath_shared.events")
+    spec = find_spec("carepath_contracts.events")
     assert spec is not None and spec.origin is not None
     contract = Path(spec.origin).read_text()
     for name in (

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from carepath_cli import notifications_command
-from carepath_cli.notifications_command import EXIT_USAGE, add_notifications, redrive_command
+from carepath_notifications import cli as notifications_command
+from carepath_notifications.cli import EXIT_USAGE, add_notifications, redrive_command
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,14 +10,14 @@ from typing import Any, cast
 import orjson
 from pydantic import BaseModel
 
+from carepath_contracts.envelope import Envelope
+from carepath_contracts.events import CARE_PLAN_UPDATED, REFERRAL_CREATED, ReferralCreated
 from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_notifications.domain.subscription_index import SubscriptionIndex
 from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.handlers import make_handler
 from carepath_notifications.worker import coalesce_delay
-from carepath_shared.consumer import Delivery
-from carepath_shared.envelope import Envelope
-from carepath_shared.events import CARE_PLAN_UPDATED, REFERRAL_CREATED, ReferralCreated
+from carepath_runtime.consumer import Delivery
 
 SECRET = "whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"
 

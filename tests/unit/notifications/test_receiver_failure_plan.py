@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carepath_cli.webhook_receiver import FailurePlan
+from carepath.webhook_receiver import FailurePlan
 
 
 def test_no_plan_never_fails() -> None:

@@ -13,7 +13,7 @@ from carepath_notifications.domain.subscription_access import (
     may_see,
     scope_for_create,
 )
-from carepath_shared.auth import Principal
+from carepath_runtime.auth import Principal
 
 RADIOLOGY = Principal(subject="r@x", team="radiology", role="team_member")
 COORD = Principal(subject="c@x", team="care_coordinator", role="coordinator")

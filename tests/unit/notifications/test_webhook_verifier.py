@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carepath_notifications.domain import build_headers
-from carepath_shared.webhook_verify import WebhookVerificationError, verify
+from carepath_runtime.webhook_verify import WebhookVerificationError, verify
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()
@@ -144,7 +144,7 @@ def test_verifier_module_is_stdlib_only() -> None:
     import sys
     from pathlib import Path
 
-    import carepath_shared.webhook_verify as module
+    import carepath_runtime.webhook_verify as module
 
     tree = ast.parse(Path(module.__file__).read_text())
     imported = {

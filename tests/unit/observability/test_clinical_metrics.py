@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carepath_shared.observability import clinical_metrics as cm
-from carepath_shared.observability.metrics import REGISTRY, status_class
+from carepath_runtime.observability import clinical_metrics as cm
+from carepath_runtime.observability.metrics import REGISTRY, status_class
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

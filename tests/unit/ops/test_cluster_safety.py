@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from carepath_cli.k8s_command import render
+from carepath.k8s_command import render
+from carepath_contracts.topics import ALL_TOPICS, replication_for
 from carepath_notifications.job_queue import JobQueue
 from carepath_referrals.plan_store import PlanStore
-from carepath_shared.state_store import StateStore
-from carepath_shared.topics import ALL_TOPICS, replication_for
+from carepath_runtime.state_store import StateStore
 
 ids = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126,
                                      blacklist_characters="{}"), min_size=1, max_size=40)

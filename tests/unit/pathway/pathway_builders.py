@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from carepath_contracts.episode import Episode, parse_episode
+from carepath_contracts.pathway_result import PathwayResult
 from carepath_pathway.domain import evaluate, get_profile
-from carepath_shared.episode import Episode, parse_episode
-from carepath_shared.pathway_result import PathwayResult
 
 # A fully known, "quiet" lumbar episode: no red flags, no radicular pain, MRI done showing facet
 # arthropathy, one adequate facet injection that failed, a negative block (so no MBB/RFA/SPECT),

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from carepath_cli.evaluate import evaluate_command
-from carepath_cli.main import main
+from carepath.main import main
+from carepath_pathway.cli import evaluate_command
 
 EPISODE = {
     "episode_id": "cli-1",

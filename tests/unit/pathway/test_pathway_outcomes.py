@@ -8,9 +8,9 @@ import pytest
 from pathway_builders import episode
 from pydantic import ValidationError
 
+from carepath_contracts.episode import Episode, parse_episode, validation_errors
+from carepath_contracts.outcome import OUTCOME_ADAPTER, parse_outcome
 from carepath_pathway.domain import apply_outcome, outcome_steps
-from carepath_shared.episode import Episode, parse_episode, validation_errors
-from carepath_shared.outcome import OUTCOME_ADAPTER, parse_outcome
 
 
 def report(kind: str, **fields: Any) -> Any:

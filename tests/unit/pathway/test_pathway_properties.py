@@ -8,11 +8,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.pathway_result import PathwayResult
+from carepath_contracts.steps import ELECTIVE_PROCEDURES, STEP_TEAM, STEPS
 from carepath_pathway.domain import PROFILES, Profile, evaluate
 from carepath_pathway.domain.engine import OUTPUT_ORDER
-from carepath_shared.episode import Episode
-from carepath_shared.pathway_result import PathwayResult
-from carepath_shared.steps import ELECTIVE_PROCEDURES, STEP_TEAM, STEPS
 
 percent = st.integers(0, 100)
 number = st.one_of(st.integers(0, 60), st.floats(0, 60, allow_nan=False, allow_infinity=False))

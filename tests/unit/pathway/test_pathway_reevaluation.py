@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from carepath_contracts.episode import parse_episode
+from carepath_contracts.outcome import PhysicalTherapyOutcome
 from carepath_pathway.domain import get_profile
 from carepath_pathway.episode_state import (
     EpisodeState,
@@ -10,8 +12,6 @@ from carepath_pathway.episode_state import (
     on_submitted,
     profile_for,
 )
-from carepath_shared.episode import parse_episode
-from carepath_shared.outcome import PhysicalTherapyOutcome
 
 SEED = get_profile("seed")
 SIS = get_profile("sis")

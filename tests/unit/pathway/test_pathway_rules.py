@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathway_builders import episode, missing_fields, rec, run, steps
 
+from carepath_contracts.pathway_result import Recommendation
+from carepath_contracts.steps import ELECTIVE_PROCEDURES, STEP_TEAM
 from carepath_pathway.domain import PATHWAY, PATHWAY_VERSION, get_profile
 from carepath_pathway.domain.context import build_context
 from carepath_pathway.domain.rules import (
@@ -18,8 +20,6 @@ from carepath_pathway.domain.rules import (
     rehabilitation,
     surgery,
 )
-from carepath_shared.pathway_result import Recommendation
-from carepath_shared.steps import ELECTIVE_PROCEDURES, STEP_TEAM
 
 SEED = get_profile("seed")
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from carepath_contracts.episode import Episode, parse_episode
+from carepath_contracts.outcome import parse_outcome
+from carepath_contracts.pathway_result import PathwayResult
 from carepath_pathway.domain import (
     Profile,
     apply_outcome,
@@ -17,9 +20,6 @@ from carepath_pathway.domain import (
     outcome_steps,
     reconcile,
 )
-from carepath_shared.episode import Episode, parse_episode
-from carepath_shared.outcome import parse_outcome
-from carepath_shared.pathway_result import PathwayResult
 
 
 @dataclass

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from redis import exceptions as redis_errors
 
-from carepath_shared.consumer import RetryConfig, transient_delay
-from carepath_shared.error_text import describe, scrub
-from carepath_shared.log import RateLimiter
-from carepath_shared.transient import is_transient, transient_dependency
+from carepath_runtime.consumer import RetryConfig, transient_delay
+from carepath_runtime.error_text import describe, scrub
+from carepath_runtime.log import RateLimiter
+from carepath_runtime.transient import is_transient, transient_dependency
 
 
 @pytest.mark.parametrize("exc, dep", [
@@ -112,7 +112,7 @@ def test_library_records_become_rate_limited_json(
 ) -> None:
     import json
 
-    from carepath_shared.log import configure_logging
+    from carepath_runtime.log import configure_logging
 
     configure_logging("test", "INFO", rate_interval_s=3600)
     lib = logging.getLogger("aiokafka.conn")

@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from carepath_shared.production_guard import (
-    DEV_TOKENS_FILE,
-    KNOWN_DEVELOPMENT_SECRETS,
-    findings,
-)
-from carepath_shared.settings import Settings
+from carepath_runtime.production_guard import DEV_TOKENS_FILE, KNOWN_DEVELOPMENT_SECRETS, findings
+from carepath_runtime.settings import Settings
 
 DEV_SECRET = next(iter(KNOWN_DEVELOPMENT_SECRETS))
 

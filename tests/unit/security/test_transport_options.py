@@ -8,8 +8,8 @@ import pytest
 from faststream.security import SASLScram512
 from pydantic import SecretStr
 
-from carepath_shared.settings import Settings
-from carepath_shared.transport_security import (
+from carepath_runtime.settings import Settings
+from carepath_runtime.transport_security import (
     kafka_broker_security,
     kafka_client_options,
     redis_connection_options,

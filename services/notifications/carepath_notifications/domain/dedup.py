@@ -8,7 +8,7 @@ too (Standard Webhooks: "use the webhook-id header as an idempotency key").
 
 from __future__ import annotations
 
-from carepath_shared.envelope import derive_id
+from carepath_contracts.envelope import derive_id
 
 
 def delivery_key(event_id: str, subscription_id: str) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-# Event types, as defined in carepath_shared.events.
+# Event types, as defined in carepath_contracts.events.
 REFERRAL_CREATED = "carepath.referral.created.v1"
 REFERRAL_ESCALATED = "carepath.referral.escalated.v1"
 REFERRAL_STATUS_CHANGED = "carepath.referral.status_changed.v1"

@@ -1,7 +1,7 @@
 """Standard Webhooks signing (sender side).
 
 The scheme itself (secret decoding, the HMAC over ``{msg_id}.{timestamp}.{body}``) lives in
-``carepath_shared.webhook_verify``, the stdlib-only file subscribers copy, so the signer and the
+``carepath_runtime.webhook_verify``, the stdlib-only file subscribers copy, so the signer and the
 verifier cannot drift apart. Secret formats are documented there: ``whsec_<base64 key>`` (the
 Standard Webhooks form, what subscribers are given), a raw string (its UTF-8 bytes), or bytes.
 """
@@ -12,7 +12,7 @@ import base64
 import secrets
 from collections.abc import Sequence
 
-from carepath_shared.webhook_verify import (
+from carepath_runtime.webhook_verify import (
     SECRET_PREFIX,
     SIGNATURE_VERSION,
     compute_signature,

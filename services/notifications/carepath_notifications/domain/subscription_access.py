@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 
 class Principal(Protocol):
-    """The caller (``carepath_shared.auth.Principal`` fits)."""
+    """The caller (``carepath_runtime.auth.Principal`` fits)."""
 
     @property
     def subject(self) -> str: ...

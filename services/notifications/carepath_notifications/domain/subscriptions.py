@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from carepath_notifications.domain.destination_guard import parse_destination
-from carepath_shared.webhook_verify import decode_secret
+from carepath_runtime.webhook_verify import decode_secret
 
 Kind = Literal["team", "coordinator", "system"]
 Channel = Literal["webhook", "email"]

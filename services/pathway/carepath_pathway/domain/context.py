@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.pathway_result import Evidence, MissingData, Priority, Recommendation
-from carepath_shared.steps import (
+from carepath_contracts.episode import Episode
+from carepath_contracts.pathway_result import Evidence, MissingData, Priority, Recommendation
+from carepath_contracts.steps import (
     MEDIAL_BRANCH_BLOCK,
     PSYCHOLOGY_ASSESSMENT,
     RFA,
     STEP_TEAM,
     Step,
 )
+from carepath_pathway.domain.profiles import Profile
 
 Finding = Recommendation | MissingData
 

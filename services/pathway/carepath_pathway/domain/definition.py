@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.pathway_result import PATHWAY_ID
 from carepath_pathway.domain import rules
 from carepath_pathway.domain.context import Context, Finding
 from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.pathway_result import PATHWAY_ID
 
 PATHWAY_VERSION: Final = "2026.11.0"
 

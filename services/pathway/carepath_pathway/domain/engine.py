@@ -20,18 +20,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from carepath_pathway.domain.context import Context, build_context
-from carepath_pathway.domain.definition import PATHWAY, PathwayDefinition
-from carepath_pathway.domain.profiles import DEFAULT_PROFILE, Profile
-from carepath_shared.episode import Episode
-from carepath_shared.pathway_result import (
+from carepath_contracts.episode import Episode
+from carepath_contracts.pathway_result import (
     Evidence,
     MissingData,
     PathwayResult,
     Priority,
     Recommendation,
 )
-from carepath_shared.steps import (
+from carepath_contracts.steps import (
     ELECTIVE_PROCEDURES,
     IMAGING_CT,
     IMAGING_MRI,
@@ -46,6 +43,9 @@ from carepath_shared.steps import (
     STEPS,
     URGENT_SURGICAL_REFERRAL,
 )
+from carepath_pathway.domain.context import Context, build_context
+from carepath_pathway.domain.definition import PATHWAY, PathwayDefinition
+from carepath_pathway.domain.profiles import DEFAULT_PROFILE, Profile
 
 _MODALITY_STEP = {"mri": IMAGING_MRI, "ct": IMAGING_CT, "spect": IMAGING_SPECT}
 

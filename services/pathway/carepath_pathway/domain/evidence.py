@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from carepath_shared.pathway_result import Evidence
+from carepath_contracts.pathway_result import Evidence
 
 
 def _seed(section: str) -> Evidence:

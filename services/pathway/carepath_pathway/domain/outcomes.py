@@ -42,14 +42,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from carepath_shared.episode import (
+from carepath_contracts.episode import (
     Episode,
     FacetInjection,
     MedialBranchBlock,
     RfaProcedure,
     ScsTrial,
 )
-from carepath_shared.outcome import (
+from carepath_contracts.outcome import (
     ClinicalReviewOutcome,
     FacetInjectionOutcome,
     ImagingOutcome,
@@ -65,7 +65,7 @@ from carepath_shared.outcome import (
     ScsTrialOutcome,
     StepCompletedOutcome,
 )
-from carepath_shared.steps import (
+from carepath_contracts.steps import (
     IMAGING_CT,
     IMAGING_MRI,
     IMAGING_SPECT,

@@ -28,8 +28,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from carepath_shared.pathway_result import PathwayResult, Recommendation, WithdrawnRecommendation
-from carepath_shared.steps import STEP_ORDER, STEPS
+from carepath_contracts.pathway_result import PathwayResult, Recommendation, WithdrawnRecommendation
+from carepath_contracts.steps import STEP_ORDER, STEPS
 
 __all__ = ["RECOMMENDATION_NAMESPACE", "recommendation_id", "reconcile"]
 

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
+from carepath_contracts.iso_time import IsoAwareDatetime
 from carepath_referrals.domain.actors import Actor, DomainError, require_act
 from carepath_referrals.domain.audit import AuditEntry, audit_id_for
 from carepath_referrals.domain.codes import (
@@ -56,7 +57,6 @@ from carepath_referrals.domain.routing import (
     RoutingTable,
     require_aware,
 )
-from carepath_shared.iso_time import IsoAwareDatetime
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Note = Annotated[str, StringConstraints(max_length=2000)]

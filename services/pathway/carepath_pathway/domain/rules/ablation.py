@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import REPEAT_RFA, RFA
 from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
@@ -34,8 +36,6 @@ from carepath_pathway.domain.rules.diagnostic_blocks import (
     mbb_profile_evidence,
     mbb_thresholds,
 )
-from carepath_shared.episode import Episode
-from carepath_shared.steps import REPEAT_RFA, RFA
 
 
 def ablation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from carepath_pathway.domain import evidence as ev
-from carepath_pathway.domain.context import Context, Finding, rec
-from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import (
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import (
     MEDIAL_BRANCH_BLOCK,
     PAIN_DIARY,
     REPEAT_FACET_INJECTION,
     SCS_TRIAL,
     SECOND_OPINION,
 )
+from carepath_pathway.domain import evidence as ev
+from carepath_pathway.domain.context import Context, Finding, rec
+from carepath_pathway.domain.profiles import Profile
 
 
 def coordination(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.pathway_result import Evidence
+from carepath_contracts.steps import MEDIAL_BRANCH_BLOCK, REPEAT_FACET_INJECTION
 from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.pathway_result import Evidence
-from carepath_shared.steps import MEDIAL_BRANCH_BLOCK, REPEAT_FACET_INJECTION
 
 
 def mbb_thresholds(profile: Profile) -> dict[str, int | float]:

@@ -27,11 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carepath_pathway.domain import evidence as ev
-from carepath_pathway.domain.context import Context, Finding, missing, rec
-from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import (
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import (
     IMAGING_CT,
     IMAGING_MRI,
     IMAGING_SPECT,
@@ -39,6 +36,9 @@ from carepath_shared.steps import (
     SCS_IMPLANT,
     SCS_TRIAL,
 )
+from carepath_pathway.domain import evidence as ev
+from carepath_pathway.domain.context import Context, Finding, missing, rec
+from carepath_pathway.domain.profiles import Profile
 
 _SOFT_TISSUE = ("disc_herniation", "spinal_stenosis", "nerve_root_compression")
 _BONY = ("fracture", "instability", "spondylolisthesis")

@@ -15,11 +15,11 @@ Unknown trigger fields are listed in missing_data. Elective: not run with red fl
 
 from __future__ import annotations
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import EPIDURAL_STEROID, SI_JOINT_INJECTION, TRIGGER_POINT_INJECTION
 from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import EPIDURAL_STEROID, SI_JOINT_INJECTION, TRIGGER_POINT_INJECTION
 
 
 def injections(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:

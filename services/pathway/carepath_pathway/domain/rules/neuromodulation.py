@@ -35,11 +35,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carepath_pathway.domain import evidence as ev
-from carepath_pathway.domain.context import Context, Finding, missing, rec
-from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import (
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import (
     EPIDURAL_STEROID,
     PSYCHOLOGY_ASSESSMENT,
     REPEAT_RFA,
@@ -48,6 +45,9 @@ from carepath_shared.steps import (
     SCS_IMPLANT,
     SCS_TRIAL,
 )
+from carepath_pathway.domain import evidence as ev
+from carepath_pathway.domain.context import Context, Finding, missing, rec
+from carepath_pathway.domain.profiles import Profile
 
 _SCS_EVIDENCE = [ev.SEED_SCS, ev.TIP[8], ev.G_SCS, ev.G_SCS_INDICATIONS]
 

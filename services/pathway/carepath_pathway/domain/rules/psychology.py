@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import CBT, PSYCHOLOGY_ASSESSMENT
 from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import CBT, PSYCHOLOGY_ASSESSMENT
 
 _NAMES = {"phq9": "PHQ-9", "gad7": "GAD-7", "pain_catastrophizing": "Pain Catastrophizing Scale"}
 _WHY = {

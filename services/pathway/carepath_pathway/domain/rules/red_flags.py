@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import IMAGING_CT, IMAGING_MRI, URGENT_SURGICAL_REFERRAL
 from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import IMAGING_CT, IMAGING_MRI, URGENT_SURGICAL_REFERRAL
 
 _UNKNOWN_WHY = (
     "not recorded, so not treated as a red flag; {what} would call for an urgent surgical "

@@ -14,11 +14,11 @@ cleared, so the rule does not run while they are present.
 
 from __future__ import annotations
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import PAIN_EDUCATION, PHYSICAL_THERAPY, TRIGGER_POINT_INJECTION
 from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import PAIN_EDUCATION, PHYSICAL_THERAPY, TRIGGER_POINT_INJECTION
 
 
 def rehabilitation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:

@@ -17,11 +17,11 @@ elective and does not run while red flags are present.
 
 from __future__ import annotations
 
+from carepath_contracts.episode import Episode
+from carepath_contracts.steps import EPIDURAL_STEROID, PHYSICAL_THERAPY, SURGICAL_CONSULTATION
 from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
-from carepath_shared.episode import Episode
-from carepath_shared.steps import EPIDURAL_STEROID, PHYSICAL_THERAPY, SURGICAL_CONSULTATION
 
 _STRUCTURAL = ("spondylolisthesis", "instability", "fracture")
 _COMPRESSION = ("nerve_root_compression", "spinal_stenosis", "disc_herniation")
