@@ -71,7 +71,8 @@ lint: lint-code
 
 lint-code: install
 	$(BIN)/ruff check shared services cli testkit tests benchmarks deploy tools
-	$(BIN)/mypy shared/carepath_contracts shared/carepath_runtime cli/carepath testkit/carepath_testkit services/*/carepath_* benchmarks
+	$(BIN)/mypy shared/carepath_contracts shared/carepath_runtime cli/carepath testkit/carepath_testkit services/*/carepath_* benchmarks tools
+	$(BIN)/python tools/check_dependencies.py
 	$(BIN)/carepath asyncapi --check
 
 bench: infra-up

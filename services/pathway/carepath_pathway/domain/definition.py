@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+import carepath_pathway.domain.rules as rules
 from carepath_contracts.episode import Episode
 from carepath_contracts.pathway_result import PATHWAY_ID
-from carepath_pathway.domain import rules
 from carepath_pathway.domain.context import Context, Finding
 from carepath_pathway.domain.profiles import Profile
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import REPEAT_RFA, RFA
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 from carepath_pathway.domain.rules.diagnostic_blocks import (
@@ -66,9 +66,9 @@ def ablation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             )
         facts: dict[str, Any] = dict(ctx.mbb.facts)
         facts["radicular_pain"] = ep.radicular_pain
-        evidence = [ev.SEED_RFA, ev.FAQ[3], ev.TIP[3], *mbb_profile_evidence(profile)[1:]]
+        evidence = [refs.SEED_RFA, refs.FAQ[3], refs.TIP[3], *mbb_profile_evidence(profile)[1:]]
         if ep.region == "cervical":
-            evidence.append(ev.G_CERVICAL)
+            evidence.append(refs.G_CERVICAL)
         out.append(rec(RFA, rationale, evidence, mbb_thresholds(profile), facts))
         return out
 
@@ -119,7 +119,7 @@ def ablation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
         f"{profile.repeat_rfa_duration_months:g} months) and {came_back}: the nerves "
         "regenerate, and a repeat RFA can be considered when the first was effective (FAQ Q6). "
         "No new diagnostic block is needed.",
-        [ev.FAQ[6], ev.SEED_RFA, ev.G_REPEAT_RFA, ev.G_CONSENSUS_TABLE11, ev.PROFILE_E],
+        [refs.FAQ[6], refs.SEED_RFA, refs.G_REPEAT_RFA, refs.G_CONSENSUS_TABLE11, refs.PROFILE_E],
         {
             "repeat_rfa_relief_percent": profile.repeat_rfa_relief_percent,
             "repeat_rfa_duration_months": profile.repeat_rfa_duration_months,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import (
     MEDIAL_BRANCH_BLOCK,
@@ -26,7 +27,6 @@ from carepath_contracts.steps import (
     SCS_TRIAL,
     SECOND_OPINION,
 )
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -68,7 +68,7 @@ def coordination(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             SECOND_OPINION,
             f"The pain source is in doubt: {'; '.join(doubts)}. A different pain specialist or "
             "spinal surgeon may see an alternative diagnosis or treatment (Tip 2).",
-            [ev.TIP[2]],
+            [refs.TIP[2]],
             {"second_opinion_failed_injections": profile.second_opinion_failed_injections},
             facts,
         ))
@@ -90,7 +90,9 @@ def coordination(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             PAIN_DIARY,
             "Keep a pain diary (location, intensity, aggravating and relieving factors): "
             + "; ".join(reasons) + " (Tip 1).",
-            [ev.TIP[1], ev.PROFILE_E] if ctx.mbb.status.startswith("unrecorded") else [ev.TIP[1]],
+            [refs.TIP[1], refs.PROFILE_E]
+            if ctx.mbb.status.startswith("unrecorded")
+            else [refs.TIP[1]],
             facts={"mbb_status": ctx.mbb.status},
         ))
     return out

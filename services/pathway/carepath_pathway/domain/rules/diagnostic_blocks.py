@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.pathway_result import Evidence
 from carepath_contracts.steps import MEDIAL_BRANCH_BLOCK, REPEAT_FACET_INJECTION
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -54,15 +54,15 @@ def mbb_criterion(profile: Profile) -> str:
 
 def mbb_profile_evidence(profile: Profile) -> list[Evidence]:
     """Evidence for the MBB criterion of ``profile``: seed §3, plus the guideline it follows."""
-    out = [ev.SEED_RFA]
+    out = [refs.SEED_RFA]
     if profile.mbb_relief_percent != 70 or profile.mbb_blocks_required != 1:
-        out.append(ev.G_MBB_THRESHOLD)
+        out.append(refs.G_MBB_THRESHOLD)
         if profile.mbb_blocks_required > 1:
-            out.append(ev.G_SIS_DUAL_BLOCKS)
+            out.append(refs.G_SIS_DUAL_BLOCKS)
         elif profile.mbb_relief_percent <= 50:
-            out.append(ev.G_CONSENSUS_TABLE11)
+            out.append(refs.G_CONSENSUS_TABLE11)
     else:
-        out.append(ev.PROFILE_E)
+        out.append(refs.PROFILE_E)
     return out
 
 
@@ -102,7 +102,7 @@ def diagnostic_blocks(ep: Episode, profile: Profile, ctx: Context) -> list[Findi
                 "does not show that the facet joints are not the pain source (FAQ Q1: "
                 "inaccurate needle placement or insufficient volume). Repeat it (or do a "
                 "medial branch block) before concluding.",
-                [ev.FAQ[1], ev.SEED_INJECTION_TARGETS, ev.G_CONSENSUS_TABLE12],
+                [refs.FAQ[1], refs.SEED_INJECTION_TARGETS, refs.G_CONSENSUS_TABLE12],
                 facts={
                     f"facet_injections[{i}].technically_adequate": False,
                     f"facet_injections[{i}].relief_percent": last.relief_percent,
@@ -141,15 +141,15 @@ def diagnostic_blocks(ep: Episode, profile: Profile, ctx: Context) -> list[Findi
     facts: dict[str, Any] = dict(mbb.facts)
     facts["radicular_pain"] = ep.radicular_pain
     evidence = [
-        ev.SEED_INJECTION_TARGETS, ev.SEED_IMAGING, ev.TIP[3], ev.FAQ[3],
-        ev.G_CONSENSUS_TABLE12, *mbb_profile_evidence(profile),
+        refs.SEED_INJECTION_TARGETS, refs.SEED_IMAGING, refs.TIP[3], refs.FAQ[3],
+        refs.G_CONSENSUS_TABLE12, *mbb_profile_evidence(profile),
     ]
     target = ""
     if ep.imaging_findings and "spect_active_facet" in ep.imaging_findings:
         target = " Target the facet joints that are active on SPECT."
         facts["imaging_findings"] = list(ep.imaging_findings)
     if ep.region == "cervical":
-        evidence.append(ev.G_CERVICAL)
+        evidence.append(refs.G_CERVICAL)
 
     if status == "none":
         failed = _injection_summary(ep)
@@ -159,7 +159,7 @@ def diagnostic_blocks(ep: Episode, profile: Profile, ctx: Context) -> list[Findi
             "generator before RFA (Tip 3, §2); it is the prognostic block of choice (2020 "
             f"consensus). Positive = {mbb_criterion(profile)}.{target}"
         )
-        evidence.append(ev.FAQ[1])
+        evidence.append(refs.FAQ[1])
     elif status == "unrecorded":
         i = mbb.latest_index if mbb.latest_index is not None else 0
         out.append(_unrecorded_missing(i))
@@ -168,7 +168,7 @@ def diagnostic_blocks(ep: Episode, profile: Profile, ctx: Context) -> list[Findi
             "cannot be read: repeat the block and keep a pain diary to record the response "
             f"(section E, Tip 1). Positive = {mbb_criterion(profile)}.{target}"
         )
-        evidence.extend([ev.TIP[1], ev.PROFILE_E])
+        evidence.extend([refs.TIP[1], refs.PROFILE_E])
     else:  # needs_second
         i = mbb.latest_index if mbb.latest_index is not None else 0
         blocks = ep.medial_branch_blocks or []

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import (
     IMAGING_CT,
@@ -36,7 +37,6 @@ from carepath_contracts.steps import (
     SCS_IMPLANT,
     SCS_TRIAL,
 )
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -83,13 +83,13 @@ def imaging(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
                 "stenosis or nerve root compression that may mimic or worsen facet pain "
                 "(Tip 4, §1)"
             ]
-        evidence = [ev.SEED_IMAGING, ev.TIP[4], ev.FAQ[2], ev.G_ACR_IMAGING]
+        evidence = [refs.SEED_IMAGING, refs.TIP[4], refs.FAQ[2], refs.G_ACR_IMAGING]
         if ep.radicular_pain is True:
             side = "arm" if ep.region == "cervical" else "leg"
             reasons.append(
                 f"radicular ({side}) pain points to nerve root involvement, which MRI shows"
             )
-            evidence.append(ev.G_ESI)
+            evidence.append(refs.G_ESI)
         if ep.neurological_deficit == "stable":
             reasons.append("a neurological deficit is recorded")
         if soft:
@@ -115,7 +115,7 @@ def imaging(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             IMAGING_CT,
             f"CT: imaging shows {', '.join(bony)}; CT gives bone detail for fractures, arthritic "
             "change and instability and is used to plan surgery (§1, FAQ Q2).",
-            [ev.SEED_IMAGING, ev.FAQ[2], ev.G_ACR_IMAGING, ev.G_SURGERY],
+            [refs.SEED_IMAGING, refs.FAQ[2], refs.G_ACR_IMAGING, refs.G_SURGERY],
             facts={"imaging_done": sorted(done_set), "imaging_findings": list(findings or ())},
         ))
 
@@ -146,7 +146,7 @@ def imaging(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
         }
         out.append(rec(
             IMAGING_SPECT, "SPECT: " + why + ".",
-            [ev.SEED_IMAGING, ev.FAQ[2], ev.G_CONSENSUS_TABLE12],
+            [refs.SEED_IMAGING, refs.FAQ[2], refs.G_CONSENSUS_TABLE12],
             facts=facts,
         ))
     return out

@@ -15,9 +15,9 @@ Unknown trigger fields are listed in missing_data. Elective: not run with red fl
 
 from __future__ import annotations
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import EPIDURAL_STEROID, SI_JOINT_INJECTION, TRIGGER_POINT_INJECTION
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -42,7 +42,7 @@ def injections(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
                 f"{profile.si_provocation_min}): the SI joint can mimic lumbar facet pain. An SI "
                 "joint injection (local anesthetic + corticosteroid) is diagnostic and "
                 "therapeutic; success points to physical therapy or, in some cases, SI fusion.",
-                [ev.SEED_INJECTION_TARGETS, ev.TIP[5], ev.G_SI_PROVOCATION, ev.PROFILE_E],
+                [refs.SEED_INJECTION_TARGETS, refs.TIP[5], refs.G_SI_PROVOCATION, refs.PROFILE_E],
                 {"si_provocation_positive": profile.si_provocation_min},
                 {"si_provocation_positive": si, "region": ep.region},
             ))
@@ -70,7 +70,7 @@ def injections(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             )
         out.append(rec(
             EPIDURAL_STEROID, rationale,
-            [ev.SEED_INJECTION_TARGETS, ev.TIP[5], ev.G_ESI, ev.G_CONSENSUS_TABLE12],
+            [refs.SEED_INJECTION_TARGETS, refs.TIP[5], refs.G_ESI, refs.G_CONSENSUS_TABLE12],
             facts={"radicular_pain": True, "region": ep.region},
         ))
 
@@ -85,7 +85,7 @@ def injections(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             "Paraspinal myofascial trigger points are present: trigger point injections of "
             "local anesthetic relieve muscle spasm that can mask or worsen facet pain (§2); an "
             "adjunct to rehabilitation, not a replacement for the diagnostic work-up.",
-            [ev.SEED_INJECTION_TARGETS, ev.G_TRIGGER_POINTS],
+            [refs.SEED_INJECTION_TARGETS, refs.G_TRIGGER_POINTS],
             facts={"trigger_points": True},
         ))
     return out

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import (
     EPIDURAL_STEROID,
@@ -45,11 +46,10 @@ from carepath_contracts.steps import (
     SCS_IMPLANT,
     SCS_TRIAL,
 )
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
-_SCS_EVIDENCE = [ev.SEED_SCS, ev.TIP[8], ev.G_SCS, ev.G_SCS_INDICATIONS]
+_SCS_EVIDENCE = [refs.SEED_SCS, refs.TIP[8], refs.G_SCS, refs.G_SCS_INDICATIONS]
 
 
 def neuromodulation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
@@ -83,7 +83,7 @@ def neuromodulation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding
                 f"The SCS trial gave {relief}% relief, but no psychological evaluation is "
                 "recorded: psychological factors are the main reason SCS fails, so the "
                 "evaluation comes before a permanent implant.",
-                [ev.G_SCS, ev.G_SCS_INDICATIONS, ev.PROFILE_E], thresholds, facts,
+                [refs.G_SCS, refs.G_SCS_INDICATIONS, refs.PROFILE_E], thresholds, facts,
             ))
             return out
         out.append(rec(
@@ -91,7 +91,7 @@ def neuromodulation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding
             f"The spinal cord stimulation trial gave {relief}% relief, at or above the "
             f"{profile.scs_trial_relief_percent}% success threshold: a permanent stimulator "
             "may be implanted (§4).",
-            [ev.SEED_SCS, ev.G_SCS, ev.PROFILE_E], thresholds, facts,
+            [refs.SEED_SCS, refs.G_SCS, refs.PROFILE_E], thresholds, facts,
         ))
         if psych is None:
             out.append(missing(
@@ -109,7 +109,7 @@ def neuromodulation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding
                 "The SCS evaluation and the psychological evaluation are done: a trial of "
                 "spinal cord stimulation (temporary system, several days) decides on a "
                 f"permanent implant (success = relief >= {profile.scs_trial_relief_percent}%).",
-                [*_SCS_EVIDENCE, ev.PROFILE_E],
+                [*_SCS_EVIDENCE, refs.PROFILE_E],
                 {"scs_trial_relief_percent": profile.scs_trial_relief_percent}, facts,
             ))
         else:
@@ -117,7 +117,7 @@ def neuromodulation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding
                 PSYCHOLOGY_ASSESSMENT,
                 "The SCS evaluation is done; a psychological evaluation must precede the SCS "
                 "trial (psychological factors are the main reason SCS fails).",
-                [ev.G_SCS, ev.G_SCS_INDICATIONS, ev.PROFILE_E], facts=facts,
+                [refs.G_SCS, refs.G_SCS_INDICATIONS, refs.PROFILE_E], facts=facts,
             ))
             if psych is None:
                 out.append(missing(
@@ -195,7 +195,7 @@ def neuromodulation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding
             "Spinal cord stimulation is being evaluated: the evaluation includes a "
             "psychological evaluation, which must be done before any SCS trial "
             "(psychological factors are the main reason SCS fails).",
-            [ev.G_SCS, ev.G_SCS_INDICATIONS, ev.PROFILE_E], facts=psych_facts,
+            [refs.G_SCS, refs.G_SCS_INDICATIONS, refs.PROFILE_E], facts=psych_facts,
         ))
     if duration is None:
         out.append(missing(

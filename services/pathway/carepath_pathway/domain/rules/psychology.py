@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import CBT, PSYCHOLOGY_ASSESSMENT
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -51,7 +51,7 @@ def psychology(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
                 out.append(missing(name, "not recorded: " + _WHY[name].format(t=t)))
         return out
     listed = ", ".join(f"{_NAMES[n]} {v} (>= {t})" for n, v, t in high)
-    evidence = [ev.SEED_REHAB, ev.TIP[7], ev.G_PSYCH_SCREENING, ev.PROFILE_E]
+    evidence = [refs.SEED_REHAB, refs.TIP[7], refs.G_PSYCH_SCREENING, refs.PROFILE_E]
     if ctx.psych_done is True:
         if CBT not in ctx.completed:
             out.append(rec(

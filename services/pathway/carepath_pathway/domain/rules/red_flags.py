@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import IMAGING_CT, IMAGING_MRI, URGENT_SURGICAL_REFERRAL
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -67,10 +67,10 @@ def red_flags(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
     reasons = "; ".join(text for _, text in ctx.red_flag_reasons)
     cervical = ep.region == "cervical"
     evidence = [
-        ev.G_RED_FLAGS,
-        ev.G_NECK_RED_FLAGS if cervical else ev.G_RED_FLAGS_CES,
-        ev.G_ACR_IMAGING,
-        ev.PROFILE_E,
+        refs.G_RED_FLAGS,
+        refs.G_NECK_RED_FLAGS if cervical else refs.G_RED_FLAGS_CES,
+        refs.G_ACR_IMAGING,
+        refs.PROFILE_E,
     ]
     completed = ctx.completed
     if URGENT_SURGICAL_REFERRAL not in completed:
@@ -103,6 +103,6 @@ def red_flags(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             IMAGING_CT,
             "Urgent CT after trauma: CT shows fractures and instability in bone detail "
             "(seed §1; ACR variant 6).",
-            [*evidence, ev.SEED_IMAGING], facts=facts, priority="urgent",
+            [*evidence, refs.SEED_IMAGING], facts=facts, priority="urgent",
         ))
     return out

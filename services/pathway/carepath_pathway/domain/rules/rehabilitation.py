@@ -14,9 +14,9 @@ cleared, so the rule does not run while they are present.
 
 from __future__ import annotations
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import PAIN_EDUCATION, PHYSICAL_THERAPY, TRIGGER_POINT_INJECTION
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -46,7 +46,7 @@ def rehabilitation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]
             f"{lead}: structured physical therapy (core strengthening, posture correction, "
             "progressive exercise, functional training) improves spinal stability and function "
             f"when facet injections fail (§6, FAQ Q5, Tip 6).{extra}",
-            [ev.SEED_REHAB, ev.FAQ[5], ev.TIP[6]],
+            [refs.SEED_REHAB, refs.FAQ[5], refs.TIP[6]],
             {"pt_min_weeks": profile.pt_min_weeks},
             {"physical_therapy_weeks": weeks},
         ))
@@ -55,7 +55,7 @@ def rehabilitation(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]
             PAIN_EDUCATION,
             "Pain education and self-management (pacing, body mechanics, relaxation) help the "
             "patient take an active role and rely less on passive treatments (§6, FAQ Q5).",
-            [ev.SEED_REHAB, ev.FAQ[5]],
+            [refs.SEED_REHAB, refs.FAQ[5]],
             facts={"completed_steps": list(ep.completed_steps or ())},
         ))
     return out

@@ -17,9 +17,9 @@ elective and does not run while red flags are present.
 
 from __future__ import annotations
 
+import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
 from carepath_contracts.steps import EPIDURAL_STEROID, PHYSICAL_THERAPY, SURGICAL_CONSULTATION
-from carepath_pathway.domain import evidence as ev
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
 
@@ -33,7 +33,7 @@ def surgery(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
     if not findings or SURGICAL_CONSULTATION in ctx.completed:
         return out
     found = set(findings)
-    evidence = [ev.SEED_SURGERY, ev.FAQ[4], ev.G_SURGERY]
+    evidence = [refs.SEED_SURGERY, refs.FAQ[4], refs.G_SURGERY]
     structural = [f for f in _STRUCTURAL if f in found]
     if structural:
         out.append(rec(
