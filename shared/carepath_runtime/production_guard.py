@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from carepath_runtime.auth import DEFAULT_TOKENS_FILE
 from carepath_runtime.settings import Settings
 from carepath_runtime.transport_security import (
     kafka_uses_sasl,
@@ -31,10 +32,14 @@ from carepath_runtime.transport_security import (
     redis_uses_tls,
 )
 
-DEV_TOKENS_FILE = Path(__file__).resolve().parents[2] / "deploy" / "tokens.dev.json"
+DEV_TOKENS_FILE = Path(DEFAULT_TOKENS_FILE)
+"""The development token file, relative to the working directory (the repository in
+development). Found by its name wherever it is mounted, never through this module's own path
+(which, installed in an image, is nowhere near a ``deploy/`` directory)."""
 # Secrets that were once committed to this repository: never valid in production.
 KNOWN_DEVELOPMENT_SECRETS = frozenset({"whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"})
 EXIT_CONFIG = 78
+DEV_TOKEN_PREFIX = "dev-"  # every token of the development file starts with it
 
 
 @dataclass(frozen=True)
@@ -44,29 +49,21 @@ class Finding:
     fatal: bool
 
 
-def _dev_tokens() -> set[str]:
-    try:
-        raw = json.loads(DEV_TOKENS_FILE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    return set(raw) if isinstance(raw, dict) else set()
-
-
 def _token_file_findings(settings: Settings) -> list[Finding]:
     setting = "CAREPATH_API_TOKENS_FILE"
     path = settings.carepath_api_tokens_file
-    if not path:
+    if path is None:
         return [Finding(setting, "unset, so the development token file is used", True)]
+    if not path.strip():
+        return []  # no token file: callers authenticate with the OIDC issuer's tokens only
     source = Path(path)
-    if source.resolve() == DEV_TOKENS_FILE:
+    if source.name == DEV_TOKENS_FILE.name:
         return [Finding(setting, "points at the development token file", True)]
     try:
         tokens = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # unreadable: the token registry reports it when it loads the file
-    if isinstance(tokens, dict) and (
-        set(tokens) & _dev_tokens() or any(str(t).startswith("dev-") for t in tokens)
-    ):
+    if isinstance(tokens, dict) and any(str(t).startswith(DEV_TOKEN_PREFIX) for t in tokens):
         return [Finding(setting, "holds development tokens", True)]
     return []
 

@@ -78,3 +78,17 @@ def test_insecure_transport_may_be_allowed_explicitly_but_dev_secrets_never(
 def test_ssl_with_a_client_certificate_is_authenticated(tokens: str) -> None:
     assert findings(secure(tokens, kafka_security_protocol="SSL",
                            kafka_ssl_certfile="/etc/carepath/client.pem")) == []
+
+
+def test_no_token_file_at_all_is_allowed(tokens: str) -> None:
+    """``CAREPATH_API_TOKENS_FILE=""``: callers bring the OIDC issuer's tokens only."""
+    assert findings(secure(tokens, carepath_api_tokens_file="")) == []
+
+
+def test_the_development_file_is_refused_wherever_it_is_mounted(tmp_path: Path) -> None:
+    mounted = tmp_path / "etc" / "carepath" / DEV_TOKENS_FILE.name
+    mounted.parent.mkdir(parents=True)
+    mounted.write_text(DEV_TOKENS_FILE.read_text())
+    found = findings(secure(str(mounted)))
+    assert settings_named(found) == ["CAREPATH_API_TOKENS_FILE"]
+    assert "development token file" in found[0].reason  # type: ignore[attr-defined]
