@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from carepath_contracts import fhir_codes as C
+from carepath_contracts import fhir_codes
 from carepath_contracts.episode import (
     Episode,
     FacetInjection,
@@ -306,7 +306,7 @@ class _Mapper:
 
     def condition(self, i: int, res: dict[str, Any]) -> None:
         verification = {c for _, c in codings(res.get("verificationStatus"))}
-        if verification & C.CONDITION_NOT_A_DIAGNOSIS:
+        if verification & fhir_codes.CONDITION_NOT_A_DIAGNOSIS:
             self.report(i, res, "verificationStatus",
                         f"verification status {sorted(verification)[0]}: not a diagnosis")
             return
@@ -314,14 +314,14 @@ class _Mapper:
         label = self.label(i, res)
         region, region_path = None, ""
         for n, site in enumerate(res.get("bodySite", [])):
-            region = first_code(site, C.REGION_CODES)
+            region = first_code(site, fhir_codes.REGION_CODES)
             if region:
                 region_path = f"bodySite[{n}]"
                 break
-        from_code = first_code(res.get("code"), C.REGION_CODES)
+        from_code = first_code(res.get("code"), fhir_codes.REGION_CODES)
         if region is None and from_code is not None:
             region, region_path = from_code, "code"
-        red_flag = first_code(res.get("code"), C.RED_FLAG_CODES)
+        red_flag = first_code(res.get("code"), fhir_codes.RED_FLAG_CODES)
         if region is not None:
             if self.region is None:
                 self.region = _Value(region, None, i, label, self.path(i, region_path))
@@ -330,7 +330,7 @@ class _Mapper:
                             f"{self.region.value} from {self.region.resource}")
         if red_flag is not None:
             clinical = {c for _, c in codings(res.get("clinicalStatus"))}
-            if clinical & C.CONDITION_NOT_CURRENT:
+            if clinical & fhir_codes.CONDITION_NOT_CURRENT:
                 self.report(i, res, "clinicalStatus", f"red flag {red_flag} is "
                             f"{sorted(clinical)[0]}, not a current red flag")
             else:
@@ -346,13 +346,13 @@ class _Mapper:
             self.report(i, res, "", "condition gives neither the spinal region nor a red flag")
 
     def procedure(self, i: int, res: dict[str, Any]) -> None:
-        kind = first_code(res.get("code"), C.PROCEDURE_CODES)
+        kind = first_code(res.get("code"), fhir_codes.PROCEDURE_CODES)
         if kind is None:
             self.report(i, res, "code", f"procedure {describe(res.get('code'))} is not mapped "
-                        f"(use {C.PROCEDURE} codes)")
+                        f"(use {fhir_codes.PROCEDURE} codes)")
             return
         status = str(res.get("status"))
-        if status not in C.PROCEDURE_DONE:
+        if status not in fhir_codes.PROCEDURE_DONE:
             self.report(i, res, "status", f"status {status}: only completed procedures are "
                         "part of the episode's history")
             return
@@ -374,7 +374,7 @@ class _Mapper:
                         "injections only")
         used = res.get("usedCode", [])
         for n, concept in enumerate(used):
-            anesthetic = first_code(concept, C.ANESTHETIC_CODES)
+            anesthetic = first_code(concept, fhir_codes.ANESTHETIC_CODES)
             if kind == "medial_branch_block" and anesthetic and "anesthetic" not in proc.values:
                 proc.values["anesthetic"] = _Value(
                     anesthetic, None, i, label, self.path(i, f"usedCode[{n}]"))
@@ -384,15 +384,16 @@ class _Mapper:
 
     def observation(self, i: int, res: dict[str, Any]) -> None:
         status = str(res.get("status"))
-        if status not in C.OBSERVATION_DONE:
+        if status not in fhir_codes.OBSERVATION_DONE:
             self.report(i, res, "status", f"status {status}: only final, amended or corrected "
                         "observations are mapped")
             return
         coded = list(codings(res.get("code")))
-        if any(c in C.OUTCOME_CODES for c in coded):
+        if any(c in fhir_codes.OUTCOME_CODES for c in coded):
             self.pending_outcomes.append((i, res))
             return
-        spec = next((C.OBSERVATION_FIELDS[c] for c in coded if c in C.OBSERVATION_FIELDS), None)
+        fields = fhir_codes.OBSERVATION_FIELDS
+        spec = next((fields[c] for c in coded if c in fields), None)
         if spec is None:
             self.report(i, res, "code", f"observation {describe(res.get('code'))} is not "
                         "mapped to the episode")
@@ -401,7 +402,7 @@ class _Mapper:
         vkey = value_key(res) or "value[x]"
         try:
             value = _read(res, kind)
-            if kind != C.NO_RED_FLAGS:
+            if kind != fhir_codes.NO_RED_FLAGS:
                 _check(Episode, name, value, {"region": "lumbar"})
         except NotMappable as exc:
             self.report(i, res, vkey, f"{name}: {exc}")
@@ -427,13 +428,13 @@ class _Mapper:
         vkey = value_key(res) or "value[x]"
         value: Any
         try:
-            if C.RELIEF_PERCENT in coded:
+            if fhir_codes.RELIEF_PERCENT in coded:
                 name, value = "relief_percent", read_percent(res)
-            elif C.TECHNICALLY_ADEQUATE in coded and proc.kind == "facet_injection":
+            elif fhir_codes.TECHNICALLY_ADEQUATE in coded and proc.kind == "facet_injection":
                 name, value = "technically_adequate", read_boolean(res)
-            elif C.RELIEF_DURATION in coded and proc.kind == "facet_injection":
+            elif fhir_codes.RELIEF_DURATION in coded and proc.kind == "facet_injection":
                 name, value = "relief_duration_weeks", read_duration(res, "wk")
-            elif C.RELIEF_DURATION in coded and proc.kind == "rfa":
+            elif fhir_codes.RELIEF_DURATION in coded and proc.kind == "rfa":
                 name, value = "relief_duration_months", read_duration(res, "mo")
             else:
                 raise NotMappable(f"{describe(res.get('code'))} is not an outcome the episode "
@@ -449,15 +450,15 @@ class _Mapper:
 
     def imaging_study(self, i: int, res: dict[str, Any]) -> None:
         status = str(res.get("status"))
-        if status not in C.IMAGING_STUDY_DONE:
+        if status not in fhir_codes.IMAGING_STUDY_DONE:
             self.report(i, res, "status", f"status {status}: only available studies are mapped")
             return
         self.leftovers(i, res)
-        modality = first_code({"coding": res.get("modality", [])}, C.MODALITY_CODES)
+        modality = first_code({"coding": res.get("modality", [])}, fhir_codes.MODALITY_CODES)
         path = "modality"
         if modality is None:
             for n, series in enumerate(res.get("series", [])):
-                modality = first_code(series.get("modality"), C.MODALITY_CODES)
+                modality = first_code(series.get("modality"), fhir_codes.MODALITY_CODES)
                 if modality:
                     path = f"series[{n}].modality"
                     break
@@ -469,10 +470,10 @@ class _Mapper:
 
     def diagnostic_report(self, i: int, res: dict[str, Any]) -> None:
         status = str(res.get("status"))
-        if status not in C.REPORT_DONE:
+        if status not in fhir_codes.REPORT_DONE:
             self.report(i, res, "status", f"status {status}: only final reports are mapped")
             return
-        modality = first_code(res.get("code"), C.MODALITY_CODES)
+        modality = first_code(res.get("code"), fhir_codes.MODALITY_CODES)
         studies = [self.resolve(r) for r in res.get("imagingStudy", [])]
         conclusions = res.get("conclusionCode", [])
         categories = {c for _, c in codings({"coding": [
@@ -490,7 +491,7 @@ class _Mapper:
             self.report(i, res, "code", "imaging modality unknown: imaging_done not recorded "
                         "(code the modality or reference the ImagingStudy)")
         for n, concept in enumerate(conclusions):
-            finding = first_code(concept, C.FINDING_CODES)
+            finding = first_code(concept, fhir_codes.FINDING_CODES)
             if finding is None:
                 self.report(i, res, f"conclusionCode[{n}]", f"finding {describe(concept)} is "
                             "not mapped")
@@ -575,17 +576,17 @@ class _Mapper:
 
 
 def _read(res: Json, kind: str) -> Any:
-    if kind == C.INTEGER:
+    if kind == fhir_codes.INTEGER:
         return read_integer(res)
-    if kind == C.BOOLEAN:
+    if kind == fhir_codes.BOOLEAN:
         return read_boolean(res)
-    if kind == C.MONTHS:
+    if kind == fhir_codes.MONTHS:
         return read_duration(res, "mo")
-    if kind == C.WEEKS:
+    if kind == fhir_codes.WEEKS:
         return read_duration(res, "wk")
-    if kind == C.DEFICIT:
+    if kind == fhir_codes.DEFICIT:
         return read_deficit(res)
-    if kind == C.NO_RED_FLAGS:
+    if kind == fhir_codes.NO_RED_FLAGS:
         if read_boolean(res):
             raise NotMappable("name each red flag as a Condition (red-flag codes) instead")
         return False
