@@ -155,10 +155,14 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if len(component) > 1:
                 found.append(path_within(graph, set(component)))
 
-    sys.setrecursionlimit(10_000)
-    for node in sorted(graph):
-        if node not in index:
-            strongconnect(node)
+    limit = sys.getrecursionlimit()  # the walk recurses once per module on a path
+    sys.setrecursionlimit(max(limit, 4 * len(graph) + 100))
+    try:
+        for node in sorted(graph):
+            if node not in index:
+                strongconnect(node)
+    finally:
+        sys.setrecursionlimit(limit)  # the caller's limit (a test process) is theirs
     return found
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.envelope import Cause, Envelope, derive_id
 from carepath_contracts.episode import Episode
 from carepath_contracts.events import (
     BODY_MODELS,
@@ -147,9 +147,7 @@ def build_examples(namespace: str = "carepath") -> dict[str, Example]:
     actor = Actor(subject="pain@example.org", team=first.team, role="team_member")
     accepted, _audit = apply_action(first, Accept(), actor, t3)
     after_accept = apply_referral_change(plan, accepted)
-    action = Envelope.new(event_type="carepath.referral.action.v1", source="/carepath/referrals",
-                          event_id=derive_id("referral-action", first.referral_id, "example"),
-                          time=t3)
+    action = Cause(id=derive_id("referral-action", first.referral_id, "example"))
     for event in plan_events(topics, plan, after_accept, action):
         add(event, t3)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +29,33 @@ def derive_id(*parts: str) -> str:
     Re-processing the same input yields the same id, so every consumer can de-duplicate.
     """
     return str(uuid.uuid5(ID_NAMESPACE, "\x1f".join(parts)))
+
+
+class Causation(Protocol):
+    """What caused an event: an input's id, and the correlation id of the chain it belongs to.
+
+    An :class:`Envelope` is one (the event that was handled); a :class:`Cause` is one for an
+    input that is not an event (an API call, named by its idempotent input id)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def correlationid(self) -> str: ...
+
+
+class Cause(BaseModel):
+    """The cause of events published for an input that is not itself an event (an API call):
+    its id becomes their ``causationid`` and, unless given, their ``correlationid``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    correlationid: str = ""
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.correlationid:
+            object.__setattr__(self, "correlationid", self.id)
 
 
 class Envelope(BaseModel):
@@ -52,7 +79,7 @@ class Envelope(BaseModel):
         source: str,
         event_id: str | None = None,
         correlation_id: str | None = None,
-        causation: Envelope | None = None,
+        causation: Causation | None = None,
         subject: str | None = None,
         time: datetime | None = None,
     ) -> Envelope:

@@ -13,20 +13,16 @@ an outcome also publishes ``outcome.reported`` for the pathway. Errors are RFC 9
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from carepath_contracts.envelope import Envelope, derive_id
-from carepath_contracts.events import OUTCOME_REPORTED, OutcomeReported
 from carepath_contracts.iso_time import IsoAwareDatetime
 from carepath_contracts.limits import bound_errors
-from carepath_contracts.outcome import OutcomeReport
 from carepath_referrals.access import (
+    NO_REFERRAL,
     visible_episode_referrals,
     visible_plan_view,
     visible_referral,
@@ -34,38 +30,31 @@ from carepath_referrals.access import (
 from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.domain import (
     AccessDenied,
-    CarePlan,
-    Complete,
+    Action,
     IllegalTransition,
     ReferralConflict,
-    RoutingTable,
     UnknownReferral,
     VersionConflict,
-    apply_action,
-    apply_referral_change,
     can_view,
     filter_and_sort,
     parse_action,
 )
 from carepath_referrals.domain.visibility import holds_or_held, redact_referral_view
-from carepath_referrals.plan_events import plan_events
-from carepath_referrals.plan_store import PlanStore
+from carepath_referrals.service import InvalidOutcome, ReferralService
 from carepath_runtime.http import error_list
 from carepath_runtime.http_body import JSON, media_type, parse_json, require_media
 from carepath_runtime.http_edge import json_body
 from carepath_runtime.http_errors import ProblemError
 from carepath_runtime.http_params import episode_id_path, referral_id_path
-from carepath_runtime.kafka_broker import EventTooLarge, OutboundEvent, build_event
-from carepath_runtime.service import Runtime
+from carepath_runtime.kafka_broker import EventTooLarge
 
-OUTCOME_ADAPTER: TypeAdapter[OutcomeReport] = TypeAdapter(OutcomeReport)
 ACTIONS = ("claim", "accept", "decline", "schedule", "start", "complete", "cancel", "reroute")
 
 
 
 
-def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: RoutingTable,
-                    tokens: ReferralCallers) -> None:
+def register_routes(app: FastAPI, service: ReferralService, tokens: ReferralCallers) -> None:
+    store = service.store
 
     @app.get("/inbox")
     async def inbox(
@@ -121,70 +110,13 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
 
     async def act(referral_id: str, request: Request, action_name: str | None) -> JSONResponse:
         actor = await tokens.actor_for(request)
-        raw = await request.body()
-        data: Any = {}
-        if raw.strip() or media_type(request) is not None:
-            require_media(request, (JSON,))
-            data = parse_json(raw)
-        if not isinstance(data, dict):
-            raise ProblemError(422, "invalid action", [{"field": "(body)",
-                                                        "reason": "must be a JSON object"}])
-        bounds = bound_errors(data)
-        if bounds:
-            raise ProblemError(422, "the action breaks the contract's bounds", bounds)
-        if action_name is not None:
-            data = {**data, "kind": action_name}
-        elif "action" in data and "kind" not in data:
-            data = {**{k: v for k, v in data.items() if k != "action"}, "kind": data["action"]}
+        action = _parse_action(request, await request.body(), action_name)
         try:
-            action = parse_action(data)
-        except ValidationError as exc:
-            raise ProblemError(422, "invalid action", error_list(exc)) from exc
-
-        ref = await visible_referral(store, actor, referral_id)
-
-        report: Any = None
-        if isinstance(action, Complete) and action.outcome is not None:
-            try:
-                report = OUTCOME_ADAPTER.validate_python(
-                    {"episode_id": ref.episode_id, "step": ref.step, **action.outcome}
-                )
-            except ValidationError as exc:
-                errs = [{"field": f"outcome.{e['field']}", "reason": e["reason"]}
-                        for e in error_list(exc)]
-                raise ProblemError(422, "invalid outcome", errs) from exc
-
-        request_id = request.headers.get("idempotency-key") or str(uuid.uuid4())
-        input_id = derive_id("referral-action", referral_id, request_id)
-        now = datetime.now(UTC)
-        cause = Envelope.new(event_type="carepath.referral.action.v1", source="/carepath/referrals",
-                             event_id=input_id)
-
-        def fold(plan: CarePlan | None) -> tuple[CarePlan, list[OutboundEvent]]:
-            if plan is None or referral_id not in plan.referrals:
-                raise UnknownReferral(f"unknown referral {referral_id}")
-            current = plan.referrals[referral_id]
-            updated, _audit = apply_action(current, action, actor, now, routing)
-            after = apply_referral_change(plan, updated)
-            events = plan_events(rt.topics, plan, after, cause)
-            if report is not None:
-                events.append(_outcome_event(rt, report, referral_id, input_id, cause, now))
-            return after, events
-
-        try:
-            await store.change_and_publish(ref.episode_id, input_id, fold, rt.broker)
-        except AccessDenied as exc:
-            raise ProblemError(403, exc.reason) from exc
-        except (IllegalTransition, ReferralConflict, VersionConflict) as exc:
-            raise ProblemError(409, exc.reason) from exc
-        except UnknownReferral as exc:
-            raise ProblemError(404, "no such referral") from exc
-        except EventTooLarge as exc:
-            raise ProblemError(413, "the change would publish an event larger than its topic "
-                                    "takes; nothing was changed", slug="event-too-large") from exc
-        updated_ref = await store.referral(referral_id)
-        assert updated_ref is not None
-        return JSONResponse(_view(updated_ref))
+            changed = await service.act(actor, referral_id, action,
+                                        request.headers.get("idempotency-key"))
+        except tuple(ERROR_STATUS) as exc:
+            raise _problem(exc) from exc
+        return JSONResponse(_view(changed))
 
     action_body = json_body({"type": "object"}, required=False)
 
@@ -203,14 +135,47 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
         app.post(f"/referrals/{{referral_id}}/{name}", openapi_extra=action_body)(_bind(name))
 
 
-def _outcome_event(rt: Runtime, report: Any, referral_id: str, input_id: str,
-                   cause: Envelope, now: datetime) -> OutboundEvent:
-    episode_id = report.episode_id
-    env = Envelope.new(event_type=OUTCOME_REPORTED, source="/carepath/referrals",
-                       event_id=derive_id(OUTCOME_REPORTED, input_id), causation=cause)
-    body = OutcomeReported(episode_id=episode_id, report=report, reported_at=now,
-                           referral_id=referral_id)
-    return build_event(topic=rt.topics.episodes, key=episode_id, envelope=env, body=body)
+def _parse_action(request: Request, raw: bytes, action_name: str | None) -> Action:
+    """The action a request asks for: the body's ``kind`` (or ``action``), or the route's."""
+    data: Any = {}
+    if raw.strip() or media_type(request) is not None:
+        require_media(request, (JSON,))
+        data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise ProblemError(422, "invalid action", [{"field": "(body)",
+                                                    "reason": "must be a JSON object"}])
+    bounds = bound_errors(data)
+    if bounds:
+        raise ProblemError(422, "the action breaks the contract's bounds", bounds)
+    if action_name is not None:
+        data = {**data, "kind": action_name}
+    elif "action" in data and "kind" not in data:
+        data = {**{k: v for k, v in data.items() if k != "action"}, "kind": data["action"]}
+    try:
+        return parse_action(data)
+    except ValidationError as exc:
+        raise ProblemError(422, "invalid action", error_list(exc)) from exc
+
+
+# The one table from the application service's refusals to HTTP: (status, detail, slug);
+# a detail of None uses the refusal's own reason.
+ERROR_STATUS: dict[type[Exception], tuple[int, str | None, str | None]] = {
+    AccessDenied: (403, None, None),
+    IllegalTransition: (409, None, None),
+    ReferralConflict: (409, None, None),
+    VersionConflict: (409, None, None),
+    UnknownReferral: (404, NO_REFERRAL, None),
+    InvalidOutcome: (422, "invalid outcome", None),
+    EventTooLarge: (413, "the change would publish an event larger than its topic takes; "
+                         "nothing was changed", "event-too-large"),
+}
+
+
+def _problem(exc: Exception) -> ProblemError:
+    status, detail, slug = next(v for k, v in ERROR_STATUS.items() if isinstance(exc, k))
+    reason = detail if detail is not None else getattr(exc, "reason", str(exc))
+    errors = exc.errors if isinstance(exc, InvalidOutcome) else None
+    return ProblemError(status, reason, errors, slug=slug)
 
 
 def _view(ref: Any, with_history: bool = False) -> dict[str, Any]:

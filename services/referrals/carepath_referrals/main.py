@@ -12,6 +12,7 @@ from carepath_referrals.api import register_routes
 from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.fhir_routes import register_fhir_routes
 from carepath_referrals.plan_store import PlanStore
+from carepath_referrals.service import ReferralService
 from carepath_runtime.auth import authenticator_from_settings
 from carepath_runtime.service import Runtime, make_app, make_runtime, serve
 from carepath_runtime.settings import Settings, get_settings
@@ -23,11 +24,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rt = make_runtime(SERVICE, settings)
     store = PlanStore(rt, on_changes=service_levels.observe_changes)
     routing = handlers.routing_table(rt)
-    handlers.register(rt, store, routing)
+    service = ReferralService(rt.topics, store, routing, rt.broker)
+    handlers.register(rt, service)
     tokens = ReferralCallers(authenticator_from_settings(rt.settings))
 
     async def started(rt: Runtime) -> None:
-        rt.extras["deadlines"] = asyncio.create_task(handlers.deadline_loop(rt, store, routing))
+        rt.extras["deadlines"] = asyncio.create_task(handlers.deadline_loop(rt, service))
         rt.extras["service_levels"] = asyncio.create_task(
             service_levels.refresh_loop(store, rt.settings.carepath_lag_sample_seconds))
 
@@ -40,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
 
     app = make_app(rt, on_started=started, on_stopping=stopping)
-    register_routes(app, rt, store, routing, tokens)
+    register_routes(app, service, tokens)
     register_fhir_routes(app, rt, store, tokens)
     return app
 

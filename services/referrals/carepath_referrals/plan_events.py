@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carepath_contracts.envelope import Envelope, derive_id
+from carepath_contracts.envelope import Causation, Envelope, derive_id
 from carepath_contracts.events import (
     AUDIT_RECORDED,
     CARE_PLAN_UPDATED,
@@ -31,7 +31,7 @@ from carepath_runtime.kafka_broker import OutboundEvent, build_event
 SOURCE = "/carepath/referrals"
 
 
-def _env(event_type: str, event_id: str, cause: Envelope | None) -> Envelope:
+def _env(event_type: str, event_id: str, cause: Causation | None) -> Envelope:
     return Envelope.new(event_type=event_type, source=SOURCE, event_id=event_id, causation=cause)
 
 
@@ -39,7 +39,7 @@ def plan_events(
     topics: Topics,
     before: CarePlan | None,
     after: CarePlan,
-    cause: Envelope | None,
+    cause: Causation | None,
     escalations: list[EscalationEvent] | None = None,
 ) -> list[OutboundEvent]:
     ep = after.episode_id
