@@ -1,8 +1,11 @@
 """The ``carepath`` console command.
 
-Each subcommand is registered by a small ``_add_<name>(subparsers)`` function that sets
-``handler`` to a callable taking the parsed arguments and returning the exit code; add new
-subcommands by writing another such function and listing it in ``_SUBCOMMANDS``.
+This package only gathers subcommands. A service's own subcommands live with the service
+(``carepath_pathway.cli`` for ``evaluate``, ``carepath_notifications.cli`` for its dead
+letters and redrive); the platform's (topics, tail, replay, dlq, asyncapi, k8s) live here.
+Each is registered by an ``add_<name>(subparsers)`` function that sets ``handler`` to a
+callable taking the parsed arguments and returning the exit code; list a new one in
+``_SUBCOMMANDS``.
 """
 
 from __future__ import annotations
@@ -16,25 +19,9 @@ Subparsers = Any  # argparse's _SubParsersAction is private
 
 
 def _add_evaluate(sub: Subparsers) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="evaluate one episode (JSON) and print the pathway's answer",
-        description="Evaluate one episode and print the pathway's answer as one JSON object.",
-    )
-    p.add_argument("source", metavar="FILE", help="episode JSON file, or - for standard input")
-    p.add_argument(
-        "--profile",
-        default=None,
-        help="threshold profile: seed (default), consensus-2020 or sis "
-        "(default from $CAREPATH_PATHWAY_PROFILE)",
-    )
+    from carepath_pathway.cli import add_evaluate
 
-    def handler(args: argparse.Namespace) -> int:
-        from carepath_pathway.cli import evaluate_command
-
-        return evaluate_command(args.source, args.profile)
-
-    p.set_defaults(handler=handler)
+    add_evaluate(sub)  # carepath evaluate FILE|- [--profile NAME], the pathway's own
 
 
 def _add_topics(sub: Subparsers) -> None:

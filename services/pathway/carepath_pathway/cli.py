@@ -73,3 +73,27 @@ def evaluate_command(source: str, profile: str | None = None) -> int:
     sys.stdout.write(orjson.dumps(result.to_json_dict()).decode("utf-8") + "\n")
     sys.stdout.flush()
     return EXIT_OK
+
+
+def add_evaluate(sub: Any) -> None:
+    """Register ``carepath evaluate`` on the ``carepath`` command's subparsers."""
+    import argparse
+
+    parser = sub.add_parser(
+        "evaluate",
+        help="evaluate one episode (JSON) and print the pathway's answer",
+        description="Evaluate one episode and print the pathway's answer as one JSON object.",
+    )
+    parser.add_argument("source", metavar="FILE",
+                        help="episode JSON file, or - for standard input")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="threshold profile: seed (default), consensus-2020 or sis "
+        "(default from $CAREPATH_PATHWAY_PROFILE)",
+    )
+
+    def handler(args: argparse.Namespace) -> int:
+        return evaluate_command(args.source, args.profile)
+
+    parser.set_defaults(handler=handler)
