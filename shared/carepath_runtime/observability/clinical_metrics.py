@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -83,6 +83,25 @@ class ReferralFacts:
     started: bool
     open: bool
 
+    def encode(self) -> bytes:
+        """A compact record (about 80 bytes) for the store's index of open referrals, so a
+        refresh of the gauges reads these instead of every open referral's document."""
+        return "|".join((
+            self.team, self.step, self.status, self.priority,
+            f"{self.created_at.timestamp():.3f}", f"{self.due_at.timestamp():.3f}",
+            "1" if self.accepted else "0", "1" if self.started else "0",
+            "1" if self.open else "0",
+        )).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> ReferralFacts:
+        team, step, status, priority, created, due, accepted, started, open_ = (
+            raw.decode().split("|"))
+        return cls(team=team, step=step, status=status, priority=priority,
+                   created_at=datetime.fromtimestamp(float(created), UTC),
+                   due_at=datetime.fromtimestamp(float(due), UTC),
+                   accepted=accepted == "1", started=started == "1", open=open_ == "1")
+
 
 @dataclass(frozen=True)
 class OpenSnapshot:
@@ -91,20 +110,36 @@ class OpenSnapshot:
     urgent_unaccepted: dict[str, int]
 
 
+class OpenTally:
+    """Counts of open, overdue and urgent-unaccepted referrals, one referral at a time (so a
+    refresh streams the open referrals in chunks instead of holding them all)."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+        self._open: Tally[tuple[str, str, str]] = Tally()
+        self._overdue: Tally[tuple[str, str]] = Tally()
+        self._urgent: Tally[str] = Tally()
+
+    def add(self, r: ReferralFacts) -> None:
+        if not r.open:
+            return
+        self._open[(r.team, r.step, r.status)] += 1
+        if not r.started and r.due_at <= self._now:
+            self._overdue[(r.team, r.priority)] += 1
+        if (r.priority == "urgent" and not r.accepted
+                and self._now - r.created_at >= URGENT_ACCEPT_WITHIN):
+            self._urgent[r.team] += 1
+
+    def snapshot(self) -> OpenSnapshot:
+        return OpenSnapshot(dict(self._open), dict(self._overdue), dict(self._urgent))
+
+
 def snapshot(referrals: Iterable[ReferralFacts], now: datetime) -> OpenSnapshot:
     """Counts of open, overdue and urgent-unaccepted referrals (pure)."""
-    open_: Tally[tuple[str, str, str]] = Tally()
-    overdue: Tally[tuple[str, str]] = Tally()
-    urgent: Tally[str] = Tally()
+    tally = OpenTally(now)
     for r in referrals:
-        if not r.open:
-            continue
-        open_[(r.team, r.step, r.status)] += 1
-        if not r.started and r.due_at <= now:
-            overdue[(r.team, r.priority)] += 1
-        if r.priority == "urgent" and not r.accepted and now - r.created_at >= URGENT_ACCEPT_WITHIN:
-            urgent[r.team] += 1
-    return OpenSnapshot(dict(open_), dict(overdue), dict(urgent))
+        tally.add(r)
+    return tally.snapshot()
 
 
 def publish_snapshot(snap: OpenSnapshot) -> None:

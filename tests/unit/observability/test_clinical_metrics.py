@@ -89,3 +89,36 @@ def test_publishing_a_snapshot_replaces_old_series() -> None:
 def test_status_class_is_bounded() -> None:
     assert [status_class(c) for c in (200, 204, 301, 404, 429, 500, 503, 99, 999)] == [
         "2xx", "2xx", "3xx", "4xx", "4xx", "5xx", "5xx", "1xx", "5xx"]
+
+
+_moments = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1),
+                        timezones=st.just(UTC)).map(lambda d: d.replace(microsecond=0))
+
+
+@given(team=st.sampled_from(["surgery", "radiology", "care_coordinator"]),
+       step=st.sampled_from(["surgery.urgent_referral", "imaging.mri", "rehab.pain_education"]),
+       status=st.sampled_from(["awaiting-triage", "accepted", "overdue-escalated"]),
+       priority=st.sampled_from(["urgent", "routine"]), created=_moments, due=_moments,
+       accepted=st.booleans(), started=st.booleans(), is_open=st.booleans())
+def test_the_compact_record_of_the_open_index_round_trips(
+        team: str, step: str, status: str, priority: str, created: datetime, due: datetime,
+        accepted: bool, started: bool, is_open: bool) -> None:
+    original = cm.ReferralFacts(team=team, step=step, status=status, priority=priority,
+                                created_at=created, due_at=due, accepted=accepted,
+                                started=started, open=is_open)
+    raw = original.encode()
+    assert len(raw) < 120
+    assert cm.ReferralFacts.decode(raw) == original
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans(),
+                          st.integers(-10, 10), st.integers(0, 10)), max_size=30))
+def test_a_streamed_tally_counts_as_the_whole_snapshot(
+        rows: list[tuple[bool, bool, bool, int, int]]) -> None:
+    referrals = [facts(open=o, accepted=a, started=s, due_at=NOW + timedelta(hours=due_h),
+                       created_at=NOW - timedelta(hours=age_h))
+                 for o, a, s, due_h, age_h in rows]
+    tally = cm.OpenTally(NOW)
+    for r in referrals:
+        tally.add(r)
+    assert tally.snapshot() == cm.snapshot(referrals, NOW)
