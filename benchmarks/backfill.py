@@ -83,7 +83,8 @@ async def seed_store(redis_url: str, namespace: str, n: int, *, seed: int,
         pending = 0
         for episode_id, data in stored_states(n, seed=seed, prefix=f"{namespace}-ep"):
             input_id = derive_id(EPISODE_SUBMITTED, episode_id, "bench-seed")
-            state = StoredState(data=data, version=1, last_input=input_id, seen=[input_id])
+            state: StoredState[dict[str, Any]] = StoredState(
+                data=data, version=1, last_input=input_id, seen=[input_id])
             pipe.set(store.state_key(episode_id), state.to_bytes())
             pipe.set(store.published_key(episode_id), input_id.encode())
             pending += 1

@@ -6,8 +6,9 @@ Before the service module is imported, the shared seams every handler goes throu
 wrapped with wall-clock timers:
 
 * ``decode``: ``Envelope.from_headers`` + ``parse_body`` (CloudEvents headers, body model);
-* ``handler``: the service's handler, in full; inside it
-  * ``state_store``: ``StateStore.process`` (Redis WATCH/GET/MULTI/EXEC round trips + fold),
+* ``handler``: the service's handler, in full, with the change it returns applied and
+  published (``carepath_runtime.consumer.handle``); inside it
+  * ``state_store``: ``StateStore.apply`` (Redis WATCH/GET/MULTI/EXEC round trips + fold),
   * ``fold``: the pure fold inside it (domain logic, models, building outbound events),
   * ``publish_all``: the awaited ``acks=all`` publishes of the outbound events,
   * ``webhook``: the signed HTTP call (notifications);
@@ -145,27 +146,22 @@ def install() -> None:
     _wrap(broker_module, "publish_all", "publish_all")
     _wrap(store_class, "mark_published", "mark_published")
 
-    original_process = store_class.process
+    original_apply = store_class.apply
 
-    async def process(self: Any, key: str, input_id: str, fold: Any, *args: Any,
-                      **kwargs: Any) -> Any:
-        return await original_process(self, key, input_id, timed_sync("fold", fold),
-                                      *args, **kwargs)
+    async def apply(self: Any, key: str, input_id: str, fold: Any, *args: Any,
+                    **kwargs: Any) -> Any:
+        return await original_apply(self, key, input_id, timed_sync("fold", fold),
+                                    *args, **kwargs)
 
-    store_class.process = timed_async("state_store", process)
+    store_class.apply = timed_async("state_store", apply)
 
-    original_subscriber = consumer.reliable_subscriber
+    inner = timed_async("handler", consumer.handle)
 
-    def reliable_subscriber(*args: Any, handler: Any, **kwargs: Any) -> Any:
-        inner = timed_async("handler", handler)
+    async def counted(*args: Any, **kwargs: Any) -> None:
+        SECTIONS.handler_started()
+        await inner(*args, **kwargs)
 
-        async def counted(delivery: Any) -> None:
-            SECTIONS.handler_started()
-            await inner(delivery)
-
-        return original_subscriber(*args, handler=counted, **kwargs)
-
-    consumer.reliable_subscriber = reliable_subscriber
+    consumer.handle = counted
 
     try:
         from carepath_notifications import webhook_sender

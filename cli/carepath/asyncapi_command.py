@@ -7,9 +7,10 @@ FastStream's ``AsyncAPI(broker)`` then gives the skeleton: servers, channels and
 (send/receive). Carepath adds what FastStream does not model, all read from the code: one
 message per event type (payload schemas rendered by FastStream from the pydantic body models),
 the CloudEvents headers, the Kafka key, topic bindings (partitions, cleanup policy) from
-:mod:`carepath_contracts.topics`, the consumer groups and accepted types read from each
-subscriber, and an example per message produced by the services' own code
-(:mod:`carepath.event_examples`).
+:mod:`carepath_contracts.topics`, the consumer groups, accepted types and dead-letter topics
+read from each subscription's spec (``Runtime.subscriptions``, recorded by
+:func:`carepath_runtime.service.subscribe`), and an example per message produced by the
+services' own code (:mod:`carepath.event_examples`).
 
 Outputs: ``docs/asyncapi/<service>.yaml``, the generated catalog section of ``docs/events.md``
 and, with ``--release-schemas``, the released JSON Schemas ``docs/schemas/<type>.json``.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import json
 import sys
 import warnings
@@ -50,6 +50,7 @@ from carepath_contracts.events import (
     REFERRAL_ESCALATED,
 )
 from carepath_contracts.topics import ALL_TOPICS, TopicSpec
+from carepath_runtime.service import Runtime
 from carepath_runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,21 +105,11 @@ class Subscription:
     dlq_topic: str
 
 
-def subscriptions(broker: Any) -> list[Subscription]:
-    """What each reliable_subscriber of the broker consumes (read from its handler)."""
-    found: list[Subscription] = []
-    for sub in broker.subscribers:
-        for call in sub.calls:
-            original = getattr(call.handler, "_original_call", None)
-            names = inspect.getclosurevars(original).nonlocals if original else {}
-            if not {"accepted_types", "dlq_topic", "group_id"} <= set(names):
-                raise RuntimeError(
-                    "a subscriber was not registered by carepath_runtime.consumer."
-                    "reliable_subscriber (or it changed): cannot read its accepted types")
-            types = sorted(names["accepted_types"], key=_type_order)
-            for topic in sub.specification.topics:
-                found.append(Subscription(topic, str(names["group_id"]), tuple(types),
-                                          str(names["dlq_topic"])))
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    """What each reliable subscription of the service consumes (read from its spec)."""
+    found = [Subscription(spec.topic, spec.group,
+                          tuple(sorted(spec.accepted_types, key=_type_order)), spec.dlq_topic)
+             for spec in runtime.subscriptions]
     return sorted(found, key=lambda s: (s.topic, s.group))
 
 
@@ -289,15 +280,15 @@ def build_service_document(service: str, models: dict[str, type[BaseModel]],
                            examples: dict[str, Example]) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of one service (JSON-able)."""
     app = _create_app(service)(doc_settings())
-    rt = app.state.runtime
+    runtime: Runtime = app.state.runtime
     try:
-        subs = subscriptions(rt.broker)
-        declare_publishers(rt, models)
+        subs = subscriptions(runtime)
+        declare_publishers(runtime, models)
         for dlq in sorted({s.dlq_topic for s in subs}):
-            rt.broker.publisher(dlq, title=f"{DEAD_LETTER}:{dlq}", schema=Any)
-        raw = _asyncapi(rt.broker, f"carepath-{service}", SERVICE_DESCRIPTIONS[service])
+            runtime.broker.publisher(dlq, title=f"{DEAD_LETTER}:{dlq}", schema=Any)
+        raw = _asyncapi(runtime.broker, f"carepath-{service}", SERVICE_DESCRIPTIONS[service])
     finally:
-        asyncio.run(_close(rt))
+        asyncio.run(runtime.aclose())
 
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -389,14 +380,6 @@ def build_service_document(service: str, models: dict[str, type[BaseModel]],
 def _type_order(event_type: str) -> tuple[int, str]:
     order = list(BODY_MODELS)
     return (order.index(event_type) if event_type in order else len(order), event_type)
-
-
-async def _close(rt: Any) -> None:
-    for name in ("http_client",):
-        client = rt.extras.get(name)
-        if client is not None:
-            await client.aclose()
-    await rt.redis.aclose()
 
 
 def build_documents() -> dict[str, dict[str, Any]]:

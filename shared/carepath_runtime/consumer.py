@@ -4,10 +4,13 @@ FastStream's Kafka default (ACK_FIRST) commits before the handler runs; a crash 
 the message. Every Carepath subscriber instead runs with ``AckPolicy.MANUAL`` through
 :func:`reliable_subscriber`, which
 
-* decodes the CloudEvents headers and validates the body; a message that cannot be decoded
-  goes straight to the dead-letter topic with its cause, and its partition moves on;
+* decodes the CloudEvents headers and validates the body against the model its handler was
+  registered for (:class:`~carepath_runtime.subscription.SubscriptionSpec`); a message that
+  cannot be decoded, or has no key, goes straight to the dead-letter topic with its cause,
+  and its partition moves on;
 * runs the handler, which makes its effect durable (Redis write, awaited ``acks=all``
-  publishes) before returning;
+  publishes) before returning, or returns a :class:`~carepath_runtime.state_store.Change`
+  that the consumer applies (state, outbox, projections), publishes and marks published;
 * commits only then;
 * on a handler error seeks back to the same offset after a short backoff (so per-key order
   holds), and after ``max_attempts`` failures dead-letters the message and moves on;
@@ -27,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -37,13 +40,14 @@ from aiokafka import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from carepath_contracts.envelope import Envelope, EnvelopeError
 from carepath_contracts.events import UnknownEventType, parse_body
 from carepath_runtime.dependency_health import DependencyHealth
 from carepath_runtime.error_text import describe, scrub
+from carepath_runtime.kafka_broker import OutboundEvent, publish_all
 from carepath_runtime.log import get_logger
 from carepath_runtime.observability.metrics import (
     DEAD_LETTERS,
@@ -52,25 +56,29 @@ from carepath_runtime.observability.metrics import (
     service_name,
 )
 from carepath_runtime.observability.tracing import mark_consumer_group
-from carepath_runtime.redis_client import key as rkey
+from carepath_runtime.redis_client import key as redis_key
+from carepath_runtime.state_store import apply_and_publish
+from carepath_runtime.subscription import (
+    Delivery,
+    Handler,
+    HandlerMap,
+    RetryConfig,
+    Route,
+    SubscriptionSpec,
+)
 from carepath_runtime.transient import transient_dependency
+
+__all__ = [
+    "AttemptCounter", "Committer", "Delivery", "Handler", "HandlerMap", "PermanentError",
+    "RetryConfig", "SubscriptionSpec", "blame", "consume", "dead_letter", "handle",
+    "raw_decoder", "reliable_subscriber", "transient_delay", "until_done",
+]
 
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One decoded Kafka record, as a handler sees it."""
-
-    envelope: Envelope
-    body: BaseModel
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-
-
-Handler = Callable[[Delivery], Awaitable[None]]
+class MissingKey(ValueError):
+    """A record without a key: every Carepath event is keyed (episode id, delivery job)."""
 
 
 class PermanentError(Exception):
@@ -78,16 +86,6 @@ class PermanentError(Exception):
 
     Raised by a handler, it sends the record to the dead-letter topic at once.
     """
-
-
-@dataclass
-class RetryConfig:
-    max_attempts: int = 5
-    backoff_ms: int = 200
-    max_backoff_ms: int = 5000
-    # Waiting out a dependency: first retry after transient_backoff_ms, doubling, capped.
-    transient_backoff_ms: int = 100
-    transient_max_backoff_ms: int = 2000
 
 
 def transient_delay(tries: int, retry: RetryConfig) -> float:
@@ -155,7 +153,7 @@ class AttemptCounter:
         self._failed: set[str] = set()
 
     def _key(self, topic: str, partition: int, offset: int) -> str:
-        return rkey(self._ns, "attempts", self._group, topic, str(partition), str(offset))
+        return redis_key(self._ns, "attempts", self._group, topic, str(partition), str(offset))
 
     async def fail(self, topic: str, partition: int, offset: int) -> int:
         k = self._key(topic, partition, offset)
@@ -315,25 +313,56 @@ def _resume(msg: Any, parts: list[Any]) -> None:
             consumer.resume(tp)
 
 
+async def handle(route: Route, delivery: Delivery[Any],
+                 publish: Callable[[list[OutboundEvent]], Awaitable[None]]) -> None:
+    """Run one delivery's handler; apply and publish the change it returns, if any."""
+    change = await route.handler(delivery)
+    if change is not None:
+        outputs = await apply_and_publish(change, publish)
+        log.debug("change_applied", store=change.store.name, event_id=delivery.envelope.id,
+                  published=len(outputs))
+
+
 def reliable_subscriber(
     broker: KafkaBroker,
     *,
     topic: str,
     group_id: str,
     dlq_topic: str,
-    handler: Handler,
+    handlers: HandlerMap,
     redis: aioredis.Redis,
     namespace: str,
-    accepted_types: frozenset[str],
     retry: RetryConfig | None = None,
     committer: Committer | None = None,
     health: DependencyHealth | None = None,
     session_timeout_ms: int = 10000,
+    event_types: Iterable[str] | None = None,
+) -> SubscriptionSpec:
+    """Register ``handlers`` on ``topic`` with commit-after-effect, retry cap and DLQ."""
+    spec = SubscriptionSpec.of(topic=topic, group=group_id, dlq_topic=dlq_topic,
+                               handlers=handlers, retry=retry, event_types=event_types)
+    consume(broker, spec, redis=redis, namespace=namespace, committer=committer,
+            health=health, session_timeout_ms=session_timeout_ms)
+    return spec
+
+
+def consume(
+    broker: KafkaBroker,
+    spec: SubscriptionSpec,
+    *,
+    redis: aioredis.Redis,
+    namespace: str,
+    committer: Committer | None = None,
+    health: DependencyHealth | None = None,
+    session_timeout_ms: int = 10000,
 ) -> Any:
-    """Register ``handler`` on ``topic`` with commit-after-effect, retry cap and DLQ."""
-    retry = retry or RetryConfig()
+    """Register the subscriber of ``spec`` on ``broker`` (it runs with the broker)."""
+    retry = spec.retry
+    group_id = spec.group
+    dlq_topic = spec.dlq_topic
     attempts = AttemptCounter(redis, namespace, group_id)
     committer = committer or Committer(every=1, interval_s=0.0)
+    publish = partial(publish_all, broker)
 
     def stopping() -> bool:
         return health is not None and health.stopping
@@ -350,7 +379,7 @@ def reliable_subscriber(
         return await until_done("dead_letter", send, retry=retry, health=health)
 
     @broker.subscriber(
-        topic,
+        spec.topic,
         group_id=group_id,
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_decoder,
@@ -364,11 +393,16 @@ def reliable_subscriber(
         mark_consumer_group(group_id)
         try:
             envelope = Envelope.from_headers(msg.headers)
-            if envelope.type not in accepted_types:
+            route = spec.routes.get(envelope.type)
+            if route is None:
                 # Another type on a shared topic, or a newer version this consumer does
                 # not know: not ours to handle, and not an error.
                 await _commit(msg)
                 return
+            if not record.key:
+                raise MissingKey("the record has no key (every event is keyed by its "
+                                 "episode id)")
+            key = record.key.decode()
             body = parse_body(envelope.type, msg.body)
         except (EnvelopeError, UnknownEventType, ValidationError, ValueError) as exc:
             if await _dead_letter(msg, dlq_topic, group_id, kind="undecodable",
@@ -378,13 +412,13 @@ def reliable_subscriber(
                 await msg.nack()
             return
 
-        delivery = Delivery(
+        delivery: Delivery[Any] = Delivery(
             envelope=envelope,
             body=body,
+            key=key,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            key=record.key.decode() if record.key else None,
         )
         paused: list[Any] = []
         waited = 0
@@ -393,7 +427,7 @@ def reliable_subscriber(
         try:
             while True:
                 try:
-                    await handler(delivery)
+                    await handle(route, delivery, publish)
                     HANDLER_SECONDS.labels(service_name(), group_id, record.topic, "ok").observe(
                         time.perf_counter() - started)
                     break

@@ -7,14 +7,18 @@ up to the broker's graceful timeout), then closes Redis.
 Every runtime carries a :class:`~carepath_runtime.dependency_health.DependencyHealth`: a
 background task probes Redis and Kafka once a second, ``/health`` reports what it found, and
 consumers waiting out an outage are reported as degraded, naming the dependency.
+
+What a service wires onto its :class:`Runtime` is typed: the :class:`SubscriptionSpec` of
+each subscription (the consumers, the lag monitor and the AsyncAPI generator read them), the
+committers flushed at shutdown, and the resources closed when the service stops.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import redis.asyncio as aioredis
 import uvicorn
@@ -22,7 +26,7 @@ from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 
 from carepath_contracts.topics import Topics
-from carepath_runtime.consumer import Committer, Handler, RetryConfig, reliable_subscriber
+from carepath_runtime.consumer import Committer, consume
 from carepath_runtime.dependency_health import DependencyHealth, standard_probes
 from carepath_runtime.http import install_health
 from carepath_runtime.http_edge import install_edge
@@ -35,7 +39,12 @@ from carepath_runtime.observability.tracing import configure_tracing, shutdown_t
 from carepath_runtime.production_guard import enforce as enforce_production_rules
 from carepath_runtime.redis_client import make_redis
 from carepath_runtime.settings import Settings, get_settings
+from carepath_runtime.subscription import HandlerMap, RetryConfig, SubscriptionSpec
 from carepath_runtime.transport_security import kafka_client_options
+
+
+class Closeable(Protocol):
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -48,9 +57,22 @@ class Runtime:
     broker: KafkaBroker
     redis: aioredis.Redis
     health: DependencyHealth
-    extras: dict[str, Any] = field(default_factory=dict)
-    #: (consumer group, topic) of every subscription, for the lag monitor.
-    subscriptions: list[tuple[str, str]] = field(default_factory=list)
+    #: Every reliable subscription of the service (:func:`subscribe`).
+    subscriptions: list[SubscriptionSpec] = field(default_factory=list)
+    #: The subscriptions' offset committers, flushed when the service stops.
+    committers: list[Committer] = field(default_factory=list)
+    #: Clients the service owns beside Redis (an HTTP client), closed when it stops.
+    resources: list[Closeable] = field(default_factory=list)
+
+    def consumer_groups(self) -> list[tuple[str, str]]:
+        """(consumer group, topic) of every subscription, for the lag monitor."""
+        return [(spec.group, spec.topic) for spec in self.subscriptions]
+
+    async def aclose(self) -> None:
+        """Close the service's resources, then Redis."""
+        for resource in self.resources:
+            await resource.aclose()
+        await self.redis.aclose()
 
     def retry_config(self) -> RetryConfig:
         s = self.settings
@@ -83,41 +105,42 @@ def make_runtime(service: str, settings: Settings | None = None) -> Runtime:
     )
 
 
-def make_committer(rt: Runtime) -> Committer:
+def make_committer(runtime: Runtime) -> Committer:
     """A batching committer for one subscriber, flushed when the service stops."""
     committer = Committer(
-        every=rt.settings.carepath_commit_every,
-        interval_s=rt.settings.carepath_commit_interval_ms / 1000,
+        every=runtime.settings.carepath_commit_every,
+        interval_s=runtime.settings.carepath_commit_interval_ms / 1000,
     )
-    rt.extras.setdefault("committers", []).append(committer)
+    runtime.committers.append(committer)
     return committer
 
 
 def subscribe(
-    rt: Runtime,
+    runtime: Runtime,
     *,
     topic: str,
     group: str,
     dlq_topic: str,
-    handler: Handler,
-    accepted_types: frozenset[str],
-) -> None:
-    """A reliable subscriber configured from settings: retry cap, backoff, batched commits."""
-    rt.subscriptions.append((rt.topics.group(group), topic))
-    reliable_subscriber(
-        rt.broker,
-        topic=topic,
-        group_id=rt.topics.group(group),
-        dlq_topic=dlq_topic,
-        handler=handler,
-        redis=rt.redis,
-        namespace=rt.settings.namespace,
-        accepted_types=accepted_types,
-        retry=rt.retry_config(),
-        committer=make_committer(rt),
-        health=rt.health,
-        session_timeout_ms=rt.settings.carepath_kafka_session_timeout_ms,
+    handlers: HandlerMap,
+    event_types: Iterable[str] | None = None,
+) -> SubscriptionSpec:
+    """A reliable subscriber of ``handlers`` (body model -> handler) configured from
+    settings: retry cap, backoff, batched commits. ``group`` is the service's name for it
+    (namespaced here). Its spec is recorded on the runtime and returned."""
+    spec = SubscriptionSpec.of(topic=topic, group=runtime.topics.group(group),
+                               dlq_topic=dlq_topic, handlers=handlers,
+                               retry=runtime.retry_config(), event_types=event_types)
+    runtime.subscriptions.append(spec)
+    consume(
+        runtime.broker,
+        spec,
+        redis=runtime.redis,
+        namespace=runtime.settings.namespace,
+        committer=make_committer(runtime),
+        health=runtime.health,
+        session_timeout_ms=runtime.settings.carepath_kafka_session_timeout_ms,
     )
+    return spec
 
 
 Hook = Callable[[Runtime], Awaitable[None]]
@@ -133,7 +156,7 @@ def make_app(
     log = get_logger(runtime.service)
     lag = LagMonitor(
         runtime.settings.kafka_bootstrap_servers,
-        runtime.subscriptions,
+        runtime.consumer_groups,
         interval_s=runtime.settings.carepath_lag_sample_seconds,
         client_kwargs=kafka_client_options(runtime.settings),
     )
@@ -157,13 +180,13 @@ def make_app(
             await lag.stop()
             if on_stopping is not None:
                 await on_stopping(runtime)
-            for committer in runtime.extras.get("committers", []):
+            for committer in runtime.committers:
                 await committer.flush()
             await runtime.broker.stop()
             await runtime.health.stop()
             if on_stopped is not None:
                 await on_stopped(runtime)
-            await runtime.redis.aclose()
+            await runtime.aclose()
             shutdown_tracing()
             log.info("service_stopped")
 

@@ -18,6 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 from carepath_contracts.envelope import Envelope
 from carepath_contracts.events import EPISODE_SUBMITTED, OUTCOME_REPORTED
 from carepath_pathway import handlers
+from carepath_pathway.episode_store import episode_store
 from carepath_runtime.consumer import raw_decoder
 from carepath_runtime.service import make_runtime
 from carepath_runtime.settings import Settings
@@ -29,7 +30,7 @@ pytestmark = [pytest.mark.redis]
 def runtime(redis_url: str) -> Any:
     settings = Settings(redis_url=redis_url, carepath_namespace=f"c{uuid.uuid4().hex[:8]}")
     rt = make_runtime("pathway", settings)
-    handlers.register(rt)
+    handlers.register(rt, episode_store(rt))
     captured: dict[str, list[tuple[dict[str, str], dict[str, Any]]]] = {}
 
     for topic in (rt.topics.recommendations, rt.topics.pathway_status, rt.topics.dlq_pathway):
@@ -43,7 +44,7 @@ def runtime(redis_url: str) -> Any:
                 captured.setdefault(t, []).append((dict(msg.headers), body))
             return capture
         rt.broker.subscriber(topic, group_id=f"capture-{topic}", decoder=raw_decoder)(make(topic))
-    rt.extras["captured"] = captured
+    rt.captured = captured  # type: ignore[attr-defined]
     return rt
 
 
@@ -59,7 +60,7 @@ async def test_an_episode_yields_recommendations_and_status(runtime: Any) -> Non
                                 "medial_branch_blocks": [{"relief_percent": 75}]}, "ev-1")
     async with TestKafkaBroker(runtime.broker) as br:
         await br.publish(value, runtime.topics.episodes, key=b"ep-1", headers=headers)
-    captured = runtime.extras["captured"]
+    captured = runtime.captured
     [(rec_headers, recs)] = captured[runtime.topics.recommendations]
     assert rec_headers["ce_type"] == "carepath.pathway.recommendations.v1"
     assert rec_headers["ce_causationid"] == "ev-1"
@@ -75,7 +76,7 @@ async def test_a_redelivered_episode_is_not_evaluated_twice(runtime: Any) -> Non
     async with TestKafkaBroker(runtime.broker) as br:
         await br.publish(value, runtime.topics.episodes, key=b"ep-2", headers=headers)
         await br.publish(value, runtime.topics.episodes, key=b"ep-2", headers=headers)
-    recs = runtime.extras["captured"][runtime.topics.recommendations]
+    recs = runtime.captured[runtime.topics.recommendations]
     assert len(recs) == 1
 
 
@@ -90,14 +91,14 @@ async def test_undecodable_and_invalid_events_are_dead_lettered_with_their_cause
         await br.publish(bad_body, runtime.topics.episodes, key=b"ep-3",
                          headers={**headers, "ce_id": "ev-3b"})
         await br.publish(b"{}", runtime.topics.episodes, key=b"ep-3", headers={})
-    dead = runtime.extras["captured"][runtime.topics.dlq_pathway]
+    dead = runtime.captured[runtime.topics.dlq_pathway]
     assert len(dead) == 3
     causes = [h["dlq_cause"] for h, _ in dead]
     assert dead[0][1] == b"\x00not json"  # the original bytes, kept
     assert "region" in causes[1]  # names the field
     assert "ce_id" in causes[2]  # names the missing header
     assert all(h["dlq_kind"] == "undecodable" for h, _ in dead)
-    assert runtime.topics.recommendations not in runtime.extras["captured"]
+    assert runtime.topics.recommendations not in runtime.captured
 
 
 async def test_an_outcome_for_an_unknown_episode_is_rejected_to_the_dlq(runtime: Any) -> None:
@@ -106,6 +107,31 @@ async def test_an_outcome_for_an_unknown_episode_is_rejected_to_the_dlq(runtime:
                          "report": {"kind": "pain_score", "episode_id": "nope", "pain_nrs": 5}})
     async with TestKafkaBroker(runtime.broker) as br:
         await br.publish(body, runtime.topics.episodes, key=b"nope", headers=env.to_headers())
-    [(headers, _)] = runtime.extras["captured"][runtime.topics.dlq_pathway]
+    [(headers, _)] = runtime.captured[runtime.topics.dlq_pathway]
     assert headers["dlq_kind"] == "rejected"
     assert "not seen" in headers["dlq_cause"]
+
+
+async def test_a_record_without_a_key_is_dead_lettered_as_undecodable(runtime: Any) -> None:
+    value, headers = submitted({"episode_id": "ep-5", "region": "lumbar"}, "ev-5")
+    async with TestKafkaBroker(runtime.broker) as br:
+        await br.publish(value, runtime.topics.episodes, headers=headers)
+    [(dead_headers, body)] = runtime.captured[runtime.topics.dlq_pathway]
+    assert dead_headers["dlq_kind"] == "undecodable"
+    assert "no key" in dead_headers["dlq_cause"]
+    assert body == orjson.loads(value)  # the original record, kept
+    assert runtime.topics.recommendations not in runtime.captured
+
+
+async def test_the_state_endpoint_reads_the_typed_state_the_handler_stored(runtime: Any) -> None:
+    from carepath_pathway.episode_store import episode_store
+
+    value, headers = submitted({"episode_id": "ep-6", "region": "lumbar",
+                                "medial_branch_blocks": [{"relief_percent": 75}]}, "ev-6")
+    async with TestKafkaBroker(runtime.broker) as br:
+        await br.publish(value, runtime.topics.episodes, key=b"ep-6", headers=headers)
+    stored = await episode_store(runtime).get("ep-6")
+    assert stored.data is not None and stored.data.evaluation_seq == 1
+    assert "ablation.rfa" in stored.data.active
+    raw = await runtime.redis.get(episode_store(runtime).state_key("ep-6"))
+    assert b'"profile":null' not in raw  # absent fields stay absent, as always stored

@@ -88,8 +88,8 @@ async def test_retry_cap_dead_letters_and_order(kafka_bootstrap: str, redis_url:
         handled.append(d.envelope.id)
 
     reliable_subscriber(
-        broker, topic=topic, group_id=group, dlq_topic=dlq, handler=handler, redis=redis,
-        namespace=ns, accepted_types=frozenset({PATHWAY_STATUS}),
+        broker, topic=topic, group_id=group, dlq_topic=dlq, handlers={PathwayStatus: handler},
+        redis=redis, namespace=ns,
         retry=RetryConfig(max_attempts=4, backoff_ms=10),
     )
     await broker.start()

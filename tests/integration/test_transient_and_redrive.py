@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from carepath.dlq_command import audit_key, dlq_command
 from carepath.main import build_parser
 from carepath_contracts.envelope import Envelope
-from carepath_contracts.events import PATHWAY_STATUS
+from carepath_contracts.events import PATHWAY_STATUS, PathwayStatus
 from carepath_contracts.topics import Topics
 from carepath_runtime.consumer import Delivery, PermanentError, RetryConfig, reliable_subscriber
 from carepath_runtime.dependency_health import DependencyHealth
@@ -62,8 +62,8 @@ async def test_outage_is_waited_out_not_counted(kafka_bootstrap: str, redis_url:
         handled.append(d.envelope.id)
 
     reliable_subscriber(
-        broker, topic=topic, group_id=f"{ns}-g", dlq_topic=dlq, handler=handler, redis=redis,
-        namespace=ns, accepted_types=frozenset({PATHWAY_STATUS}), health=health,
+        broker, topic=topic, group_id=f"{ns}-g", dlq_topic=dlq,
+        handlers={PathwayStatus: handler}, redis=redis, namespace=ns, health=health,
         retry=RetryConfig(max_attempts=4, backoff_ms=10, transient_backoff_ms=10,
                           transient_max_backoff_ms=50),
     )
@@ -104,8 +104,7 @@ async def test_redrive_gives_the_same_effects_once_and_is_audited(
 
     reliable_subscriber(
         broker, topic=topic, group_id=f"{ns}-g", dlq_topic=topics.dlq_pathway,
-        handler=handler, redis=redis, namespace=ns,
-        accepted_types=frozenset({PATHWAY_STATUS}),
+        handlers={PathwayStatus: handler}, redis=redis, namespace=ns,
     )
     # A body whose field carries a value that must never be echoed.
     secret = "Jane-Doe-1950-MRN-4471"

@@ -16,12 +16,12 @@ SERVICE = "intake"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    rt = make_runtime(SERVICE, settings)
-    app = make_app(rt)
-    install_availability(app, rt.health, rt.settings)
-    submissions = Submissions(rt, authenticator_from_settings(rt.settings))
-    register_routes(app, rt, submissions)
-    register_fhir_routes(app, rt, submissions)
+    runtime = make_runtime(SERVICE, settings)
+    app = make_app(runtime)
+    install_availability(app, runtime.health, runtime.settings)
+    submissions = Submissions(runtime, authenticator_from_settings(runtime.settings))
+    register_routes(app, runtime, submissions)
+    register_fhir_routes(app, runtime, submissions)
     return app
 
 

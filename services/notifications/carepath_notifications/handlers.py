@@ -10,15 +10,18 @@ never delays other endpoints or other patients.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from carepath_contracts.events import (
     CARE_PLAN_UPDATED,
-    PATHWAY_STATUS,
     REFERRAL_CREATED,
     REFERRAL_ESCALATED,
     REFERRAL_STATUS_CHANGED,
+    GenericBody,
+    PathwayStatus,
+    ReferralCreated,
+    ReferralStatusChanged,
 )
 from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_notifications.domain.notice import endpoint_key, notice_body, targets
@@ -36,28 +39,28 @@ REFERRAL_TYPES = frozenset({REFERRAL_CREATED, REFERRAL_STATUS_CHANGED, REFERRAL_
 
 def make_handler(
     store: SubscriptionStore, queue: JobQueue, on_enqueued: Callable[[], None]
-) -> Callable[[Delivery], Any]:
-    async def handle(d: Delivery) -> None:
-        env = d.envelope
+) -> Callable[[Delivery[Any]], Awaitable[None]]:
+    async def handle(delivery: Delivery[Any]) -> None:
+        envelope = delivery.envelope
         # Which subscriptions want this type at all (cached per type): an event nobody
         # wants (most care-plan and status events) ends here, before its body is touched.
-        wanted = (await store.current()).for_type(env.type)
+        wanted = (await store.current()).for_type(envelope.type)
         if not wanted:
             return
-        body = d.body
-        chosen = targets(wanted, env.type, {"team": getattr(body, "team", None),
-                                            "notify": getattr(body, "notify", None)})
+        body = delivery.body
+        chosen = targets(wanted, envelope.type, {"team": getattr(body, "team", None),
+                                                 "notify": getattr(body, "notify", None)})
         if not chosen:
             return
         data: dict[str, Any] = body.model_dump(mode="json")
-        notice = notice_body(env.id, env.type, env.source, env.time, data)
+        notice = notice_body(envelope.id, envelope.type, envelope.source, envelope.time, data)
         now = int(time.time() * 1000)
         trace_headers: dict[str, str] = {}
         inject_headers(trace_headers)
         traceparent = trace_headers.get("traceparent", "")
         jobs = [
             DeliveryJob.new(
-                event_id=env.id, event_type=env.type, subscription_id=sub.id,
+                event_id=envelope.id, event_type=envelope.type, subscription_id=sub.id,
                 channel=sub.channel, endpoint=endpoint_key(sub), body=notice, now_ms=now,
                 traceparent=traceparent,
             )
@@ -66,20 +69,27 @@ def make_handler(
         created = await queue.enqueue_many(jobs)
         if created:
             on_enqueued()
-        log.debug("notifications_enqueued", event_id=env.id, type=env.type,
+        log.debug("notifications_enqueued", event_id=envelope.id, type=envelope.type,
                  matched=len(jobs), new=created)
 
     return handle
 
 
 def register(
-    rt: Runtime, store: SubscriptionStore, queue: JobQueue, on_enqueued: Callable[[], None]
+    runtime: Runtime, store: SubscriptionStore, queue: JobQueue,
+    on_enqueued: Callable[[], None],
 ) -> None:
     handle = make_handler(store, queue, on_enqueued)
-    for group, topic, types in (
-        ("notifications", rt.topics.referrals, REFERRAL_TYPES),
-        ("notifications-careplans", rt.topics.care_plans, frozenset({CARE_PLAN_UPDATED})),
-        ("notifications-status", rt.topics.pathway_status, frozenset({PATHWAY_STATUS})),
-    ):
-        subscribe(rt, topic=topic, group=group, dlq_topic=rt.topics.dlq_notifications,
-                  handler=handle, accepted_types=types)
+    topics = runtime.topics
+    # One handler for every type: a notice is the event itself, whatever its body.
+    # GenericBody stands for several types: the ones each subscription takes are named.
+    subscribe(runtime, topic=topics.referrals, group="notifications",
+              dlq_topic=topics.dlq_notifications,
+              handlers={ReferralCreated: handle, ReferralStatusChanged: handle,
+                        GenericBody: handle},
+              event_types=REFERRAL_TYPES)
+    subscribe(runtime, topic=topics.care_plans, group="notifications-careplans",
+              dlq_topic=topics.dlq_notifications, handlers={GenericBody: handle},
+              event_types={CARE_PLAN_UPDATED})
+    subscribe(runtime, topic=topics.pathway_status, group="notifications-status",
+              dlq_topic=topics.dlq_notifications, handlers={PathwayStatus: handle})

@@ -110,25 +110,26 @@ def make_senders(settings: Settings, client: WebhookClient,
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    rt = make_runtime(SERVICE, settings)
-    s = rt.settings
+    runtime = make_runtime(SERVICE, settings)
+    s = runtime.settings
     try:
         guard = make_guard(s)
     except ValueError as exc:
         _refuse_to_start("CAREPATH_WEBHOOK_ALLOWLIST", str(exc), s)
-    store = SubscriptionStore(rt.redis, s.namespace, checked_file_subscriptions(s, guard),
+    store = SubscriptionStore(runtime.redis, s.namespace, checked_file_subscriptions(s, guard),
                               guard=guard)
-    queue = JobQueue(rt.redis, s.namespace, s.carepath_notify_endpoint_concurrency)
+    queue = JobQueue(runtime.redis, s.namespace, s.carepath_notify_endpoint_concurrency)
     client = make_webhook_client(s.carepath_notify_http_timeout_s,
                                  max_idle=s.carepath_notify_max_inflight)
     worker = DeliveryWorker(
-        queue, store, make_senders(s, client, guard), retry_policy(s), rt.topics, rt.broker,
+        queue, store, make_senders(s, client, guard), retry_policy(s), runtime.topics,
+        runtime.broker,
         WorkerConfig(max_inflight=s.carepath_notify_max_inflight, lease_s=s.carepath_notify_lease_s,
                      poll_s=s.carepath_notify_poll_s),
-        health=rt.health,
+        health=runtime.health,
     )
-    rt.extras.update(http_client=client, worker=worker, queue=queue, store=store)
-    handlers.register(rt, store, queue, worker.wake)
+    runtime.resources.append(client)  # closed when the service stops (or by whoever built it)
+    handlers.register(runtime, store, queue, worker.wake)
 
     watcher: list[asyncio.Task[None]] = []
 
@@ -149,13 +150,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             task.cancel()
         await asyncio.gather(*watcher, return_exceptions=True)
 
-    async def stopped(_: Runtime) -> None:
-        await client.aclose()
-
-    app = make_app(rt, on_started=started, on_stopping=stopping, on_stopped=stopped)
+    app = make_app(runtime, on_started=started, on_stopping=stopping)
     tokens = authenticator_from_settings(s)
     register_routes(app, store, tokens)
-    register_stream(app, s, rt.topics, tokens)
+    register_stream(app, s, runtime.topics, tokens)
     return app
 
 

@@ -2,21 +2,24 @@
 
 Consumes ``episode.submitted`` and ``outcome.reported`` (one topic, keyed by episode, so in
 order), evaluates with the pure engine, and publishes the recommendation event plus the
-compacted status record. State and outbound events are stored together in Redis before
-publishing (see :mod:`carepath_runtime.state_store`), so redelivery republishes the same
-events with the same ids and never folds an outcome twice.
+compacted status record. Each handler returns the change to the episode's state (a pure
+fold); the consumer stores state and outbound events together in Redis before publishing
+(see :mod:`carepath_runtime.state_store`), so redelivery republishes the same events with the
+same ids and never folds an outcome twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from pydantic import BaseModel
+
 from carepath_contracts.envelope import Envelope, derive_id
 from carepath_contracts.events import (
-    EPISODE_SUBMITTED,
-    OUTCOME_REPORTED,
     PATHWAY_STATUS,
     RECOMMENDATIONS_ISSUED,
     EpisodeSubmitted,
@@ -25,7 +28,8 @@ from carepath_contracts.events import (
     RecommendationsIssued,
 )
 from carepath_contracts.pathway_result import PathwayResult
-from carepath_pathway.domain import get_profile
+from carepath_contracts.topics import Topics
+from carepath_pathway.domain import Profile, get_profile
 from carepath_pathway.episode_state import (
     EpisodeState,
     UnknownEpisode,
@@ -33,20 +37,20 @@ from carepath_pathway.episode_state import (
     on_submitted,
     profile_for,
 )
+from carepath_pathway.episode_store import EpisodeStore
 from carepath_runtime.consumer import Delivery, PermanentError
-from carepath_runtime.kafka_broker import OutboundEvent, build_event, publish_all
-from carepath_runtime.log import get_logger
+from carepath_runtime.kafka_broker import OutboundEvent, build_event
 from carepath_runtime.service import Runtime, subscribe
-from carepath_runtime.state_store import StateStore, run_and_publish
+from carepath_runtime.state_store import Change
 
 SOURCE = "/carepath/pathway"
-log = get_logger(__name__)
 
 
 def outbound_events(
-    rt: Runtime, trigger: Envelope, episode_id: str, state: EpisodeState, result: PathwayResult
+    runtime: Runtime, trigger: Envelope, episode_id: str, state: EpisodeState,
+    result: PathwayResult,
 ) -> list[OutboundEvent]:
-    recs_env = Envelope.new(
+    recs_envelope = Envelope.new(
         event_type=RECOMMENDATIONS_ISSUED,
         source=SOURCE,
         event_id=derive_id(RECOMMENDATIONS_ISSUED, trigger.id),
@@ -61,7 +65,7 @@ def outbound_events(
             "trigger_event_id": trigger.id,
         }
     )
-    status_env = Envelope.new(
+    status_envelope = Envelope.new(
         event_type=PATHWAY_STATUS,
         source=SOURCE,
         event_id=derive_id(PATHWAY_STATUS, trigger.id),
@@ -77,47 +81,79 @@ def outbound_events(
         missing_fields=[m.field for m in result.missing_data],
         updated_at=datetime.now(UTC),
     )
+    topics = runtime.topics
     return [
-        build_event(topic=rt.topics.recommendations, key=episode_id, envelope=recs_env, body=recs),
-        build_event(
-            topic=rt.topics.pathway_status, key=episode_id, envelope=status_env, body=status
-        ),
+        build_event(topic=topics.recommendations, key=episode_id, envelope=recs_envelope,
+                    body=recs),
+        build_event(topic=topics.pathway_status, key=episode_id, envelope=status_envelope,
+                    body=status),
     ]
 
 
-def register(rt: Runtime) -> None:
-    store = StateStore(rt.redis, rt.settings.namespace, "pathway")
-    profile = get_profile(rt.settings.carepath_pathway_profile)
+@dataclass(frozen=True)
+class Pathway:
+    """What the pathway's handlers need: the runtime (topics), the store, the profile."""
 
-    async def handle(d: Delivery) -> None:
-        body = d.body
-        episode_id = getattr(body, "episode_id", None) or d.key or ""
+    runtime: Runtime
+    store: EpisodeStore
+    profile: Profile
 
-        def fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
-            state = EpisodeState.load(data)
-            episode_profile = profile_for(state, profile)  # adopted by a re-evaluation?
-            if isinstance(body, EpisodeSubmitted):
-                new_state, result = on_submitted(state, body.episode, episode_profile)
-            elif isinstance(body, OutcomeReported):
-                try:
-                    new_state, result = on_outcome(state, body.report, episode_profile)
-                except UnknownEpisode as exc:
-                    raise PermanentError(str(exc)) from exc
-            else:  # pragma: no cover - filtered by accepted_types
-                raise PermanentError(f"unexpected body {type(body).__name__}")
-            return new_state.dump(), outbound_events(rt, d.envelope, episode_id, new_state, result)
+    @property
+    def topics(self) -> Topics:
+        return self.runtime.topics
 
-        outputs = await run_and_publish(
-            store, episode_id, d.envelope.id, fold, partial(publish_all, rt.broker)
-        )
-        log.debug("episode_evaluated", event_id=d.envelope.id, episode_id=episode_id,
-                 published=len(outputs))
 
+Evaluation = Callable[[EpisodeState | None, Profile], tuple[EpisodeState, PathwayResult]]
+
+
+def _evaluation(pathway: Pathway, delivery: Delivery[Any], episode_id: str,
+                evaluate: Evaluation) -> Change[EpisodeState]:
+    def fold(state: EpisodeState | None) -> tuple[EpisodeState, list[OutboundEvent]]:
+        episode_profile = profile_for(state, pathway.profile)  # adopted by a re-evaluation?
+        new_state, result = evaluate(state, episode_profile)
+        return new_state, outbound_events(pathway.runtime, delivery.envelope, episode_id,
+                                          new_state, result)
+
+    return pathway.store.change(episode_id, delivery.envelope.id, fold)
+
+
+async def evaluate_submission(pathway: Pathway, delivery: Delivery[EpisodeSubmitted]
+                              ) -> Change[EpisodeState]:
+    """A (re)submitted episode, evaluated afresh."""
+    episode = delivery.body.episode
+    return _evaluation(pathway, delivery, delivery.body.episode_id or delivery.key,
+                       lambda state, profile: on_submitted(state, episode, profile))
+
+
+async def evaluate_outcome(pathway: Pathway, delivery: Delivery[OutcomeReported]
+                           ) -> Change[EpisodeState]:
+    """A team's outcome folded into the episode, which is then re-evaluated."""
+    report = delivery.body.report
+
+    def evaluate(state: EpisodeState | None, profile: Profile
+                 ) -> tuple[EpisodeState, PathwayResult]:
+        try:
+            return on_outcome(state, report, profile)
+        except UnknownEpisode as exc:
+            raise PermanentError(str(exc)) from exc
+
+    return _evaluation(pathway, delivery, delivery.body.episode_id or delivery.key, evaluate)
+
+
+PathwayHandler = Callable[[Pathway, Delivery[Any]], Awaitable[Change[EpisodeState]]]
+
+HANDLERS: Mapping[type[BaseModel], PathwayHandler] = {
+    EpisodeSubmitted: evaluate_submission,
+    OutcomeReported: evaluate_outcome,
+}
+
+
+def register(runtime: Runtime, store: EpisodeStore) -> None:
+    pathway = Pathway(runtime, store, get_profile(runtime.settings.carepath_pathway_profile))
     subscribe(
-        rt,
-        topic=rt.topics.episodes,
+        runtime,
+        topic=runtime.topics.episodes,
         group="pathway",
-        dlq_topic=rt.topics.dlq_pathway,
-        handler=handle,
-        accepted_types=frozenset({EPISODE_SUBMITTED, OUTCOME_REPORTED}),
+        dlq_topic=runtime.topics.dlq_pathway,
+        handlers={model: partial(handler, pathway) for model, handler in HANDLERS.items()},
     )

@@ -8,12 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from carepath_pathway import handlers
+from carepath_pathway.episode_store import episode_store
 from carepath_runtime.auth import authenticator_from_settings
 from carepath_runtime.http_errors import ProblemError
 from carepath_runtime.http_params import episode_id_path
 from carepath_runtime.service import make_app, make_runtime, serve
 from carepath_runtime.settings import Settings, get_settings
-from carepath_runtime.state_store import StateStore
 
 SERVICE = "pathway"
 # The pathway knows no care relationships: its state is for coordinators and admins.
@@ -21,22 +21,23 @@ STATE_READERS = frozenset({"coordinator", "admin"})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    rt = make_runtime(SERVICE, settings)
-    handlers.register(rt)
-    app = make_app(rt)
-    store = StateStore(rt.redis, rt.settings.namespace, "pathway")
-    auth = authenticator_from_settings(rt.settings)
+    runtime = make_runtime(SERVICE, settings)
+    store = episode_store(runtime)
+    handlers.register(runtime, store)
+    app = make_app(runtime)
+    auth = authenticator_from_settings(runtime.settings)
 
     @app.get("/episodes/{episode_id}/state")
     async def episode_state(request: Request, episode_id: str = episode_id_path()
                             ) -> JSONResponse:
         await auth.require(request, STATE_READERS)
         stored = await store.get(episode_id)
-        if stored.data is None:
+        state = stored.data
+        if state is None:
             raise ProblemError(404, "no such episode")
-        return JSONResponse({"version": stored.version, "active": stored.data.get("active", {}),
-                             "evaluation_seq": stored.data.get("evaluation_seq"),
-                             "profile": stored.data.get("profile")})
+        return JSONResponse({"version": stored.version, "active": state.active,
+                             "evaluation_seq": state.evaluation_seq,
+                             "profile": state.profile})
 
     return app
 

@@ -2,10 +2,11 @@
 
 ``carepath-pathway reevaluate --profile sis`` (or :func:`reevaluate_all`) walks the pathway's
 own episode states in Redis (``SCAN <ns>:pathway:state:{*}``) and folds a re-evaluation into
-each one through the same :class:`~carepath_runtime.state_store.StateStore` the Kafka handler
-uses, then publishes the outcome like any evaluation: a ``pathway.recommendations`` event
-(referrals updates the care plan: unchanged steps keep their referral, withdrawn ones are
-cancelled, new ones get a referral) and a ``pathway.status`` record. The episode keeps the
+each one through the same typed store the Kafka handler uses
+(:func:`carepath_pathway.episode_store.episode_store`), then publishes the outcome like any
+evaluation: a ``pathway.recommendations`` event (referrals updates the care plan: unchanged
+steps keep their referral, withdrawn ones are cancelled, new ones get a referral) and a
+``pathway.status`` record. The episode keeps the
 profile (``EpisodeState.profile``): its later submissions and outcomes are evaluated under it.
 
 Why walk the store rather than publish a request event per episode: the states are the
@@ -46,12 +47,13 @@ import orjson
 from carepath_contracts.envelope import Envelope, derive_id
 from carepath_pathway.domain import Profile, get_profile
 from carepath_pathway.episode_state import EpisodeState, on_reevaluation
+from carepath_pathway.episode_store import EpisodeStore, episode_store
 from carepath_pathway.handlers import outbound_events
 from carepath_runtime.kafka_broker import OutboundEvent, publish_all
 from carepath_runtime.log import get_logger
 from carepath_runtime.service import Runtime, make_runtime
 from carepath_runtime.settings import Settings, get_settings
-from carepath_runtime.state_store import StateStore, run_and_publish
+from carepath_runtime.state_store import run_and_publish
 
 # The (never published) type of the per-episode trigger: the recommendation and status
 # events' ids derive from its id, and their causation header names it.
@@ -94,40 +96,40 @@ def trigger_envelope(request_id: str, episode_id: str) -> Envelope:
 
 
 async def reevaluate_episode(
-    rt: Runtime, store: StateStore, profile: Profile, request_id: str, episode_id: str
+    runtime: Runtime, store: EpisodeStore, profile: Profile, request_id: str, episode_id: str
 ) -> bool:
     """Fold one episode's re-evaluation once and publish it. False: nothing to do."""
     trigger = trigger_envelope(request_id, episode_id)
 
-    def fold(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[OutboundEvent]]:
-        state = EpisodeState.load(data)
+    def fold(state: EpisodeState | None) -> tuple[EpisodeState | None, list[OutboundEvent]]:
         if state is None:  # deleted meanwhile
-            return data, []
+            return None, []
         new_state, result = on_reevaluation(state, profile)
-        return new_state.dump(), outbound_events(rt, trigger, episode_id, new_state, result)
+        return new_state, outbound_events(runtime, trigger, episode_id, new_state, result)
 
     outputs = await run_and_publish(
-        store, episode_id, f"reevaluate:{request_id}", fold, partial(publish_all, rt.broker)
+        store, episode_id, f"reevaluate:{request_id}", fold, partial(publish_all, runtime.broker)
     )
     return bool(outputs)
 
 
-async def episode_ids(store: StateStore, redis: Any, count: int = 1000) -> Any:
+async def episode_ids(store: EpisodeStore, redis: Any, count: int = 1000) -> Any:
     """Every episode id with a stored state (SCAN: no blocking, may repeat one; harmless)."""
     async for raw in redis.scan_iter(match=store.state_key_pattern(), count=count):
         yield store.key_of(raw.decode())
 
 
 async def reevaluate_all(
-    rt: Runtime,
+    runtime: Runtime,
     profile: Profile,
     request_id: str,
     *,
     concurrency: int = 32,
     on_progress: Callable[[ReevaluationResult], None] | None = None,
+    store: EpisodeStore | None = None,
 ) -> ReevaluationResult:
     """Re-evaluate every stored episode under ``profile``; the broker must be started."""
-    store = StateStore(rt.redis, rt.settings.namespace, "pathway")
+    store = store or episode_store(runtime)
     result = ReevaluationResult(request_id=request_id, profile=profile.name)
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=concurrency * 4)
     started = time.monotonic()
@@ -135,7 +137,7 @@ async def reevaluate_all(
     async def worker() -> None:
         while (episode_id := await queue.get()) is not None:
             try:
-                if await reevaluate_episode(rt, store, profile, request_id, episode_id):
+                if await reevaluate_episode(runtime, store, profile, request_id, episode_id):
                     result.reevaluated += 1
                 else:
                     result.already_done += 1
@@ -148,7 +150,7 @@ async def reevaluate_all(
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     try:
-        async for episode_id in episode_ids(store, rt.redis):
+        async for episode_id in episode_ids(store, runtime.redis):
             result.scanned += 1
             await queue.put(episode_id)
         for _ in workers:
@@ -165,18 +167,18 @@ async def reevaluate_all(
 async def run(settings: Settings, profile_name: str, request_id: str | None,
               concurrency: int) -> ReevaluationResult:
     profile = get_profile(profile_name)
-    rt = make_runtime("pathway-reevaluation", settings)
-    await rt.redis.ping()
-    await rt.broker.start()
+    runtime = make_runtime("pathway-reevaluation", settings)
+    await runtime.redis.ping()
+    await runtime.broker.start()
     try:
         return await reevaluate_all(
-            rt, profile, request_id or default_request_id(profile), concurrency=concurrency,
+            runtime, profile, request_id or default_request_id(profile), concurrency=concurrency,
             on_progress=lambda r: print(f"{r.reevaluated + r.already_done} of "
                                         f"{r.scanned} scanned", flush=True),
         )
     finally:
-        await rt.broker.stop()
-        await rt.redis.aclose()
+        await runtime.broker.stop()
+        await runtime.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,45 +10,58 @@ then published, then the offset is committed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any
 
-from carepath_contracts.events import RECOMMENDATIONS_ISSUED, RecommendationsIssued
-from carepath_referrals.domain import RoutingTable
+from pydantic import BaseModel
+
+from carepath_contracts.events import RecommendationsIssued
+from carepath_referrals.domain import CarePlan, RoutingTable
 from carepath_referrals.domain.routing import DEFAULT_ROUTING
 from carepath_referrals.service import ReferralService
 from carepath_runtime.consumer import Delivery, transient_delay
 from carepath_runtime.error_text import describe
 from carepath_runtime.log import get_logger
 from carepath_runtime.service import Runtime, subscribe
+from carepath_runtime.state_store import Change
 from carepath_runtime.transient import transient_dependency
 
 log = get_logger(__name__)
 
 
-def routing_table(rt: Runtime) -> RoutingTable:
-    if rt.settings.carepath_routing_file:
-        return RoutingTable.from_json_file(rt.settings.carepath_routing_file, base=DEFAULT_ROUTING)
+def routing_table(runtime: Runtime) -> RoutingTable:
+    if runtime.settings.carepath_routing_file:
+        return RoutingTable.from_json_file(runtime.settings.carepath_routing_file,
+                                           base=DEFAULT_ROUTING)
     return DEFAULT_ROUTING
 
 
-def register(rt: Runtime, service: ReferralService) -> None:
-    async def handle(d: Delivery) -> None:
-        body = d.body
-        assert isinstance(body, RecommendationsIssued)
-        outputs = await service.apply_recommendations(body, d.envelope)
-        log.debug("recommendations_applied", event_id=d.envelope.id,
-                  episode_id=body.episode_id, published=len(outputs))
+async def on_recommendations(service: ReferralService,
+                             delivery: Delivery[RecommendationsIssued]) -> Change[CarePlan]:
+    """The pathway's recommendations, as the change to the episode's care plan that the
+    consumer applies (in a batch with others), publishes and commits."""
+    return service.apply_recommendations(delivery.body, delivery.envelope)
 
+
+ReferralsHandler = Callable[[ReferralService, Delivery[Any]], Awaitable[Change[CarePlan]]]
+
+HANDLERS: Mapping[type[BaseModel], ReferralsHandler] = {
+    RecommendationsIssued: on_recommendations,
+}
+
+
+def register(runtime: Runtime, service: ReferralService) -> None:
     subscribe(
-        rt,
-        topic=rt.topics.recommendations,
+        runtime,
+        topic=runtime.topics.recommendations,
         group="referrals",
-        dlq_topic=rt.topics.dlq_referrals,
-        handler=handle,
-        accepted_types=frozenset({RECOMMENDATIONS_ISSUED}),
+        dlq_topic=runtime.topics.dlq_referrals,
+        handlers={model: partial(handler, service) for model, handler in HANDLERS.items()},
     )
 
 
-async def deadline_loop(rt: Runtime, service: ReferralService) -> None:
+async def deadline_loop(runtime: Runtime, service: ReferralService) -> None:
     """Sweep every ``carepath_deadline_scan_seconds``.
 
     A sweep that meets Redis or Kafka away is retried with capped backoff until the
@@ -56,7 +69,8 @@ async def deadline_loop(rt: Runtime, service: ReferralService) -> None:
     each escalation is idempotent (its input id names the referral and its due time), so a
     sweep cut short and run again escalates nothing twice.
     """
-    retry = rt.retry_config()
+    retry = runtime.retry_config()
+    health = runtime.health
     waited = 0
     while True:
         try:
@@ -70,14 +84,14 @@ async def deadline_loop(rt: Runtime, service: ReferralService) -> None:
             raise
         except Exception as exc:
             dep = transient_dependency(exc)
-            if dep is not None and not rt.health.stopping:
+            if dep is not None and not health.stopping:
                 waited += 1
-                rt.health.report_down(dep, describe(exc, 200))
+                health.report_down(dep, describe(exc, 200))
                 if waited == 1 or waited % 20 == 0:
                     log.warning("deadline_sweep_waiting", dependency=dep, tries=waited,
                                 error=describe(exc, 200))
-                with rt.health.waiting_on(dep):
+                with health.waiting_on(dep):
                     await asyncio.sleep(transient_delay(waited, retry))
                 continue
             log.warning("deadline_sweep_failed", error=describe(exc, 300))
-        await asyncio.sleep(rt.settings.carepath_deadline_scan_seconds)
+        await asyncio.sleep(runtime.settings.carepath_deadline_scan_seconds)

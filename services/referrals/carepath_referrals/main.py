@@ -21,29 +21,31 @@ SERVICE = "referrals"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    rt = make_runtime(SERVICE, settings)
-    store = PlanStore(rt, on_changes=service_levels.observe_changes)
-    routing = handlers.routing_table(rt)
-    service = ReferralService(rt.topics, store, routing, rt.broker)
-    handlers.register(rt, service)
-    tokens = ReferralCallers(authenticator_from_settings(rt.settings))
+    runtime = make_runtime(SERVICE, settings)
+    store = PlanStore(runtime, on_changes=service_levels.observe_changes)
+    routing = handlers.routing_table(runtime)
+    service = ReferralService(runtime.topics, store, routing, runtime.broker)
+    handlers.register(runtime, service)
+    tokens = ReferralCallers(authenticator_from_settings(runtime.settings))
+    background: list[asyncio.Task[None]] = []
 
-    async def started(rt: Runtime) -> None:
-        rt.extras["deadlines"] = asyncio.create_task(handlers.deadline_loop(rt, service))
-        rt.extras["service_levels"] = asyncio.create_task(
-            service_levels.refresh_loop(store, rt.settings.carepath_lag_sample_seconds))
+    async def started(runtime: Runtime) -> None:
+        background.append(asyncio.create_task(
+            handlers.deadline_loop(runtime, service), name="referrals-deadlines"))
+        background.append(asyncio.create_task(
+            service_levels.refresh_loop(store, runtime.settings.carepath_lag_sample_seconds),
+            name="referrals-service-levels"))
 
-    async def stopping(rt: Runtime) -> None:
-        for name in ("deadlines", "service_levels"):
-            task = rt.extras.get(name)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    async def stopping(_: Runtime) -> None:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        background.clear()
 
-    app = make_app(rt, on_started=started, on_stopping=stopping)
+    app = make_app(runtime, on_started=started, on_stopping=stopping)
     register_routes(app, service, tokens)
-    register_fhir_routes(app, rt, store, tokens)
+    register_fhir_routes(app, runtime, store, tokens)
     return app
 
 

@@ -1,9 +1,10 @@
 """The care plan in Redis: one versioned plan per episode, plus a read model of referrals.
 
-Every change to a plan goes through :class:`carepath_runtime.state_store.StateStore`
-(WATCH/MULTI on the episode's key): two teams changing one plan at once both land, in some
-order, and neither is lost. The same transaction mirrors each referral to its own key and to
-the episode's index (one hash tag per episode: one Redis Cluster slot); the cross-episode
+Every change to a plan goes through a typed :class:`carepath_runtime.state_store.StateStore`
+of :class:`CarePlan` (WATCH/MULTI on the episode's key): two teams changing one plan at once
+both land, in some order, and neither is lost. The store declares the plan's projections:
+each referral the change touched is written to its own key and to the episode's index in
+the plan's transaction (one hash tag per episode: one Redis Cluster slot); the cross-episode
 indexes the coordinator API and the deadline sweep read follow right after (see PlanStore).
 """
 
@@ -11,20 +12,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
-
-import orjson
 
 from carepath_referrals.domain import CarePlan, Referral
 from carepath_runtime.kafka_broker import OutboundEvent, publish_all
-from carepath_runtime.redis_client import key as rkey
+from carepath_runtime.redis_client import key as redis_key
 from carepath_runtime.redis_client import tag
 from carepath_runtime.service import Runtime
-from carepath_runtime.state_store import StateStore, run_and_publish
+from carepath_runtime.state_store import (
+    Change,
+    Observer,
+    StateStore,
+    Writes,
+    apply_and_publish,
+)
 
 PlanFold = Callable[[CarePlan | None], tuple[CarePlan, list[OutboundEvent]]]
 # Told, after a change is durable and published, which referrals it changed (before, after).
 ChangesObserver = Callable[[list[tuple[Referral | None, Referral]]], None]
+
+
+def changed_referrals(before: CarePlan | None, after: CarePlan) -> list[Referral]:
+    """The referrals of ``after`` that are new or have a new revision since ``before``."""
+    old = before.referrals if before is not None else {}
+    return [ref for rid, ref in after.referrals.items()
+            if rid not in old or old[rid].revision != ref.revision]
 
 
 class PlanStore:
@@ -36,113 +49,98 @@ class PlanStore:
     Readers treat them as hints (a team index may hold a referral rerouted away; the deadline
     index an entry no longer due) and check the referral document itself."""
 
-    def __init__(self, rt: Runtime, on_changes: ChangesObserver | None = None) -> None:
-        self._rt = rt
-        self._ns = rt.settings.namespace
-        self._store = StateStore(rt.redis, self._ns, "careplan")
-        self._on_changes = on_changes
+    def __init__(self, runtime: Runtime, on_changes: ChangesObserver | None = None) -> None:
+        self._runtime = runtime
+        self._ns = runtime.settings.namespace
+        observers: list[Observer[CarePlan]] = []
+        if on_changes is not None:
+            def observe(_episode_id: str, before: CarePlan | None, after: CarePlan) -> None:
+                old = before.referrals if before is not None else {}
+                on_changes([(old.get(ref.referral_id), ref)
+                            for ref in changed_referrals(before, after)])
+
+            observers.append(observe)
+        self.states: StateStore[CarePlan] = StateStore(
+            runtime.redis, self._ns, "careplan", CarePlan,
+            projections=[self._mirror], indexes=[self._index], observers=observers,
+        )
+
+    @property
+    def _redis(self) -> Any:
+        return self._runtime.redis
 
     def referral_key(self, episode_id: str, referral_id: str) -> str:
-        return rkey(self._ns, "referral", tag(episode_id), referral_id)
+        return redis_key(self._ns, "referral", tag(episode_id), referral_id)
 
     def episode_index(self, episode_id: str) -> str:
-        return rkey(self._ns, "referrals", "episode", tag(episode_id))
+        return redis_key(self._ns, "referrals", "episode", tag(episode_id))
 
     @property
     def episode_of(self) -> str:
         """Hash: referral id -> episode id (never changes once written)."""
-        return rkey(self._ns, "referrals", "episode-of")
+        return redis_key(self._ns, "referrals", "episode-of")
 
     def team_index(self, team: str) -> str:
-        return rkey(self._ns, "referrals", "team", team)
+        return redis_key(self._ns, "referrals", "team", team)
 
     @property
     def all_index(self) -> str:
-        return rkey(self._ns, "referrals", "all")
+        return redis_key(self._ns, "referrals", "all")
 
     @property
     def open_index(self) -> str:
         """Referrals not yet completed or cancelled (the service-level gauges read it)."""
-        return rkey(self._ns, "referrals", "open")
+        return redis_key(self._ns, "referrals", "open")
 
     @property
     def deadline_index(self) -> str:
         """Referrals that can still become overdue, scored by their due time (epoch s)."""
-        return rkey(self._ns, "referrals", "deadlines")
+        return redis_key(self._ns, "referrals", "deadlines")
+
+    def change(self, episode_id: str, input_id: str, fold: PlanFold) -> Change[CarePlan]:
+        """One input's change to the episode's plan, for the consumer (or
+        :meth:`change_and_publish`) to apply once."""
+        return self.states.change(episode_id, input_id, fold)
 
     async def change_and_publish(
         self, episode_id: str, input_id: str, fold: PlanFold, broker: Any
     ) -> list[OutboundEvent]:
         """Fold one input into the episode's plan once, mirror the referrals it touched, then
         publish its events (acks=all) and mark them published."""
-        changed: list[str] = []
-        folded: list[bool] = []
-        new_referrals: dict[str, Referral] = {}
-        transitions: list[tuple[Referral | None, Referral]] = []
+        return await apply_and_publish(self.change(episode_id, input_id, fold),
+                                       partial(publish_all, broker))
 
-        def raw_fold(data: dict[str, Any] | None) -> tuple[dict[str, Any], list[OutboundEvent]]:
-            plan = None if data is None else CarePlan.model_validate(data)
-            new_plan, events = fold(plan)
-            before = plan.referrals if plan is not None else {}
-            changed[:] = [
-                rid for rid, ref in new_plan.referrals.items()
-                if rid not in before or before[rid].revision != ref.revision
-            ]
-            folded[:] = [True]
-            new_referrals.clear()
-            new_referrals.update(new_plan.referrals)
-            transitions[:] = [(before.get(rid), new_plan.referrals[rid]) for rid in changed]
-            return new_plan.model_dump(mode="json"), events
+    def _mirror(self, writes: Writes, episode_id: str, before: CarePlan | None,
+                after: CarePlan) -> None:
+        """In the plan's transaction: the referrals this change touched (the rest are
+        mirrored already), each as its own document, and the episode's index."""
+        for ref in changed_referrals(before, after):
+            writes.set(self.referral_key(episode_id, ref.referral_id),
+                       ref.model_dump_json().encode())
+            writes.sadd(self.episode_index(episode_id), ref.referral_id)
 
-        def mirror(pipe: Any, data: dict[str, Any] | None) -> None:
-            if data is None:
-                return
-            # Only the referrals this change touched: the rest are already mirrored.
-            for rid in changed:
-                pipe.set(self.referral_key(episode_id, rid), orjson.dumps(data["referrals"][rid]))
-                pipe.sadd(self.episode_index(episode_id), rid)
-
-        async def indexes_then_publish(outputs: list[OutboundEvent]) -> None:
-            if folded:
-                await self._index(episode_id, [new_referrals[rid] for rid in changed])
-            else:  # a redelivery whose events never went out: the indexes may be missing too
-                plan = await self.plan(episode_id)
-                await self._index(episode_id, list(plan.referrals.values()) if plan else [])
-            await publish_all(broker, outputs)
-
-        outputs = await run_and_publish(
-            self._store, episode_id, input_id, raw_fold, indexes_then_publish, mirror
-        )
-        if not outputs and folded and changed:  # a change without events: index it anyway
-            await self._index(episode_id, [new_referrals[rid] for rid in changed])
-        if outputs and folded and self._on_changes is not None:
-            self._on_changes(transitions)
-        return outputs
-
-    async def _index(self, episode_id: str, refs: list[Referral]) -> None:
-        if not refs:
-            return
-        async with self._rt.redis.pipeline(transaction=False) as pipe:
-            for referral in refs:
-                rid = referral.referral_id
-                pipe.hset(self.episode_of, rid, episode_id)
-                pipe.sadd(self.team_index(referral.team.value), rid)
-                pipe.sadd(self.all_index, rid)
-                if referral.is_open:
-                    pipe.sadd(self.open_index, rid)
-                else:
-                    pipe.srem(self.open_index, rid)
-                if referral.is_open and referral.started_at is None and (
-                    referral.escalated_at is None
-                ):
-                    pipe.zadd(self.deadline_index, {rid: referral.due_at.timestamp()})
-                else:
-                    pipe.zrem(self.deadline_index, rid)
-            await pipe.execute()
+    def _index(self, writes: Writes, episode_id: str, before: CarePlan | None,
+               after: CarePlan) -> None:
+        """After the transaction (other slots, idempotent): the cross-episode indexes of the
+        referrals the change touched (all of them when ``before`` is None)."""
+        for referral in changed_referrals(before, after):
+            rid = referral.referral_id
+            writes.hset(self.episode_of, rid, episode_id)
+            writes.sadd(self.team_index(referral.team.value), rid)
+            writes.sadd(self.all_index, rid)
+            if referral.is_open:
+                writes.sadd(self.open_index, rid)
+            else:
+                writes.srem(self.open_index, rid)
+            if referral.is_open and referral.started_at is None and (
+                referral.escalated_at is None
+            ):
+                writes.zadd(self.deadline_index, {rid: referral.due_at.timestamp()})
+            else:
+                writes.zrem(self.deadline_index, rid)
 
     async def plan(self, episode_id: str) -> CarePlan | None:
-        stored = await self._store.get(episode_id)
-        return None if stored.data is None else CarePlan.model_validate(stored.data)
+        return (await self.states.get(episode_id)).data
 
     async def referral(self, referral_id: str) -> Referral | None:
         found = await self.referrals([referral_id])
@@ -151,7 +149,7 @@ class PlanStore:
     async def referrals(self, ids: list[str]) -> list[Referral]:
         if not ids:
             return []
-        episodes: Any = await self._rt.redis.hmget(self.episode_of, ids)
+        episodes: Any = await self._redis.hmget(self.episode_of, ids)
         keys = [
             self.referral_key(ep.decode(), rid)
             for rid, ep in zip(ids, episodes, strict=True) if ep is not None
@@ -160,14 +158,14 @@ class PlanStore:
             return []
         # One GET per referral in a pipeline: Redis Cluster splits it per node (an MGET
         # across episodes would be a cross-slot command).
-        async with self._rt.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for k in keys:
                 pipe.get(k)
             raws = await pipe.execute()
         return [Referral.model_validate_json(r) for r in raws if r is not None]
 
     async def _members(self, index: str) -> list[str]:
-        members: Any = await self._rt.redis.smembers(index)
+        members: Any = await self._redis.smembers(index)
         return sorted(m.decode() for m in members)
 
     async def team_referrals(self, team: str) -> list[Referral]:
@@ -178,7 +176,7 @@ class PlanStore:
         ids = await self._members(self.episode_index(episode_id))
         if not ids:
             return []
-        raws: Any = await self._rt.redis.mget([self.referral_key(episode_id, i) for i in ids])
+        raws: Any = await self._redis.mget([self.referral_key(episode_id, i) for i in ids])
         return [Referral.model_validate_json(r) for r in raws if r is not None]
 
     async def open_referrals(self) -> list[Referral]:
@@ -194,7 +192,7 @@ class PlanStore:
         Reads only the deadline index's head, so a sweep costs what is overdue, not what is
         open.
         """
-        ids: Any = await self._rt.redis.zrangebyscore(
+        ids: Any = await self._redis.zrangebyscore(
             self.deadline_index, "-inf", when.timestamp(), start=0, num=limit
         )
         refs = await self.referrals([i.decode() for i in ids])
@@ -202,5 +200,5 @@ class PlanStore:
         # since (a late write of an older change) is dropped here, as it can never be due.
         closed = [r.referral_id for r in refs if not r.is_open]
         if closed:
-            await self._rt.redis.zrem(self.deadline_index, *closed)
+            await self._redis.zrem(self.deadline_index, *closed)
         return refs

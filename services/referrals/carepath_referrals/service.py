@@ -51,6 +51,7 @@ from carepath_referrals.plan_events import plan_events
 from carepath_referrals.plan_store import PlanStore
 from carepath_runtime.http import error_list
 from carepath_runtime.kafka_broker import OutboundEvent, build_event
+from carepath_runtime.state_store import Change
 
 SOURCE = "/carepath/referrals"
 OUTCOME_ADAPTER: TypeAdapter[OutcomeReport] = TypeAdapter(OutcomeReport)
@@ -108,10 +109,13 @@ class ReferralService:
             raise UnknownReferral(f"unknown referral {referral_id}")
         return changed
 
-    async def apply_recommendations(
+    def apply_recommendations(
         self, event: RecommendationsIssued, cause: Causation, now: datetime | None = None
-    ) -> list[OutboundEvent]:
-        """Fold the pathway's recommendations for an episode into its care plan."""
+    ) -> Change[CarePlan]:
+        """The change that folds the pathway's recommendations into the episode's care plan.
+
+        Returned, not applied: the consumer applies it (with the other changes of its batch),
+        publishes its events and only then commits the input (a unit of work per input)."""
         when = now or datetime.now(UTC)
         episode_id = event.episode_id
 
@@ -122,7 +126,7 @@ class ReferralService:
             )
             return after, plan_events(self.topics, plan, after, cause)
 
-        return await self.store.change_and_publish(episode_id, cause.id, fold, self.broker)
+        return self.store.change(episode_id, cause.id, fold)
 
     async def escalate_overdue(self, now: datetime | None = None) -> int:
         """One deadline sweep: escalate every overdue referral once. Returns how many.

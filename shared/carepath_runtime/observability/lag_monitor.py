@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -31,10 +31,11 @@ log = get_logger(__name__)
 
 
 class LagMonitor:
-    def __init__(self, bootstrap: str, subscriptions: Sequence[tuple[str, str]],
+    def __init__(self, bootstrap: str,
+                 subscriptions: Callable[[], Sequence[tuple[str, str]]],
                  interval_s: float = 15.0, client_kwargs: dict[str, Any] | None = None) -> None:
-        """``subscriptions``: (group, topic) pairs; read when sampling, so subscribers
-        registered after the monitor was made are included."""
+        """``subscriptions``: the (group, topic) pairs, asked for when starting and when
+        sampling, so subscribers registered after the monitor was made are included."""
         self._bootstrap = bootstrap
         self._subscriptions = subscriptions
         self._interval = interval_s
@@ -42,7 +43,7 @@ class LagMonitor:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if self._subscriptions and self._task is None:
+        if self._subscriptions() and self._task is None:
             self._task = asyncio.create_task(self._run(), name="lag-monitor")
 
     async def stop(self) -> None:
@@ -72,7 +73,7 @@ class LagMonitor:
         await consumer.start()
         try:
             groups: dict[str, list[str]] = {}
-            for group, topic in self._subscriptions:
+            for group, topic in self._subscriptions():
                 groups.setdefault(group, []).append(topic)
             for group, topics in groups.items():
                 await self._sample_group(admin, consumer, group, topics)

@@ -19,6 +19,7 @@ from carepath_contracts.episode import parse_episode
 from carepath_contracts.events import EPISODE_SUBMITTED, RECOMMENDATIONS_ISSUED
 from carepath_pathway.domain import get_profile
 from carepath_pathway.episode_state import EpisodeState, on_submitted
+from carepath_pathway.episode_store import episode_store
 from carepath_pathway.handlers import outbound_events
 from carepath_pathway.reevaluation import reevaluate_all, reevaluate_episode, trigger_envelope
 from carepath_runtime.service import Runtime, make_runtime
@@ -98,7 +99,7 @@ async def test_every_stored_episode_is_reevaluated_once_under_the_new_profile(
     runtime: Runtime,
 ) -> None:
     rt = runtime
-    store = StateStore(rt.redis, rt.settings.namespace, "pathway")
+    store = episode_store(rt)
     prefix = f"re{uuid.uuid4().hex[:6]}"
     before = await store_episodes(rt, store, prefix)
     start = await end_offsets(rt.settings.kafka_bootstrap_servers, [rt.topics.recommendations])
@@ -140,7 +141,7 @@ async def test_a_run_that_crashed_before_publishing_is_finished_by_the_next(
     runtime: Runtime,
 ) -> None:
     rt = runtime
-    store = StateStore(rt.redis, rt.settings.namespace, "pathway")
+    store = episode_store(rt)
     prefix = f"rc{uuid.uuid4().hex[:6]}"
     await store_episodes(rt, store, prefix)
     episode_id = f"{prefix}-rfa"

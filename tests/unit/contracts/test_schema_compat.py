@@ -287,11 +287,8 @@ def test_consumers_are_read_from_the_real_subscribers(documents: dict[str, Any])
         module = __import__(f"carepath_{service}.main", fromlist=["create_app"])
         app = module.create_app(doc_settings())
         rt = app.state.runtime
-        subs = subscriptions(rt.broker)
-        asyncio.run(rt.redis.aclose())
-        client = rt.extras.get("http_client")
-        if client is not None:
-            asyncio.run(client.aclose())
+        subs = subscriptions(rt)
+        asyncio.run(rt.aclose())
         receives = {op["channel"]["$ref"].rsplit("/", 1)[-1]: op
                     for op in documents[service]["operations"].values()
                     if op["action"] == "receive"}
