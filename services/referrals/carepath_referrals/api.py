@@ -22,10 +22,10 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from carepath_contracts.envelope import Envelope, derive_id
-from carepath_contracts.events import OUTCOME_REPORTED, OutcomeReported
 from carepath_contracts.iso_time import IsoAwareDatetime
 from carepath_contracts.limits import bound_errors
 from carepath_contracts.outcome import OutcomeReport
+from carepath_contracts.outcome_event import outcome_event
 from carepath_referrals.access import (
     visible_episode_referrals,
     visible_plan_view,
@@ -37,6 +37,7 @@ from carepath_referrals.domain import (
     CarePlan,
     Complete,
     IllegalTransition,
+    Referral,
     ReferralConflict,
     RoutingTable,
     UnknownReferral,
@@ -46,6 +47,7 @@ from carepath_referrals.domain import (
     can_view,
     filter_and_sort,
     parse_action,
+    referral_view,
 )
 from carepath_referrals.domain.visibility import holds_or_held, redact_referral_view
 from carepath_referrals.plan_events import plan_events
@@ -203,20 +205,17 @@ def register_routes(app: FastAPI, rt: Runtime, store: PlanStore, routing: Routin
         app.post(f"/referrals/{{referral_id}}/{name}", openapi_extra=action_body)(_bind(name))
 
 
-def _outcome_event(rt: Runtime, report: Any, referral_id: str, input_id: str,
+def _outcome_event(rt: Runtime, report: OutcomeReport, referral_id: str, input_id: str,
                    cause: Envelope, now: datetime) -> OutboundEvent:
-    episode_id = report.episode_id
-    env = Envelope.new(event_type=OUTCOME_REPORTED, source="/carepath/referrals",
-                       event_id=derive_id(OUTCOME_REPORTED, input_id), causation=cause)
-    body = OutcomeReported(episode_id=episode_id, report=report, reported_at=now,
-                           referral_id=referral_id)
-    return build_event(topic=rt.topics.episodes, key=episode_id, envelope=env, body=body)
+    out = outcome_event(rt.topics, report, source="/carepath/referrals", identity=(input_id,),
+                        at=now, referral_id=referral_id, causation=cause)
+    return build_event(topic=out.topic, key=out.key, envelope=out.envelope, body=out.body)
 
 
-def _view(ref: Any, with_history: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = ref.model_dump(mode="json")
-    history = data.pop("history", [])
-    data["revision"] = len(history)
+def _view(ref: Referral, with_history: bool = False) -> dict[str, Any]:
+    """The referral's view (the contract's :class:`ReferralView`) as JSON, with its audit
+    trail if asked."""
+    data: dict[str, Any] = referral_view(ref).model_dump(mode="json")
     if with_history:
-        data["history"] = history
+        data["history"] = [entry.model_dump(mode="json") for entry in ref.history]
     return data

@@ -51,9 +51,7 @@ def register(rt: Runtime, store: PlanStore, routing: RoutingTable) -> None:
 
         def fold(plan: CarePlan | None) -> tuple[CarePlan, list[OutboundEvent]]:
             before = plan or new_plan(episode_id, now)
-            after, _new, _cancelled = apply_recommendations(
-                before, body.model_dump(mode="json"), routing, now
-            )
+            after, _new, _cancelled = apply_recommendations(before, body, routing, now)
             return after, plan_events(rt.topics, plan, after, d.envelope)
 
         outputs = await store.change_and_publish(episode_id, d.envelope.id, fold, rt.broker)
