@@ -43,12 +43,7 @@ from carepath.asyncapi_docs import (
 )
 from carepath.event_examples import Example, build_examples, dead_letter_example
 from carepath_contracts.envelope import SPECVERSION
-from carepath_contracts.events import (
-    AUDIT_RECORDED,
-    BODY_MODELS,
-    CARE_PLAN_UPDATED,
-    REFERRAL_ESCALATED,
-)
+from carepath_contracts.events import BODY_MODELS
 from carepath_contracts.topics import ALL_TOPICS, TopicSpec
 from carepath_runtime.service import Runtime
 from carepath_runtime.settings import Settings
@@ -67,12 +62,8 @@ CATALOG_END = "<!-- catalog:end -->"
 
 
 def doc_models() -> dict[str, type[BaseModel]]:
-    """Each event type's body model; GenericBody types get their producer's model."""
-    from carepath_contracts.views import CarePlanView
-    from carepath_referrals.domain import AuditEntry, EscalationEvent
-
-    return {**BODY_MODELS, REFERRAL_ESCALATED: EscalationEvent, AUDIT_RECORDED: AuditEntry,
-            CARE_PLAN_UPDATED: CarePlanView}
+    """Each event type's body model: the contract's registry, every type with its own model."""
+    return dict(BODY_MODELS)
 
 
 def doc_settings() -> Settings:

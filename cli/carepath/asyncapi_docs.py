@@ -176,8 +176,8 @@ def declare_publishers(
 ) -> list[Any]:
     """Declare the service's documented publishers on its broker (see the module doc).
 
-    ``models`` overrides the body model of some types (the registry's ``GenericBody`` types
-    are documented with their producer's model).
+    ``models`` overrides the body model of some types (by default each type is documented with
+    its model in the contract's registry, ``BODY_MODELS``).
     """
     chosen = {**ev.BODY_MODELS, **(models or {})}
     declared: list[Any] = []

@@ -136,8 +136,7 @@ def build_examples(namespace: str = "carepath") -> dict[str, Example]:
                         missing_fields=[m.field for m in result.missing_data], updated_at=t1)), t1)
 
     t2 = t1 + timedelta(seconds=1)
-    plan, _new, _cancelled = apply_recommendations(
-        new_plan(ep_id, t2), recs.model_dump(mode="json"), DEFAULT_ROUTING, t2)
+    plan, _new, _cancelled = apply_recommendations(new_plan(ep_id, t2), recs, DEFAULT_ROUTING, t2)
     for event in plan_events(topics, None, plan, recs_env):
         add(event, t2)
 

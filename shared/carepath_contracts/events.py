@@ -2,6 +2,13 @@
 
 Each event type is versioned (``carepath.<thing>.<happened>.v1``). A new optional field is a
 compatible change; a breaking change is a new ``.v2`` type published alongside the old one.
+
+Every type's body has its model here (:data:`BODY_MODELS`), the referrals service's included:
+the escalation (:class:`EscalationEvent`), the audit entry
+(:class:`~carepath_contracts.audit.AuditEntry`) and the care plan
+(:class:`~carepath_contracts.views.CarePlanView`). Steps, teams, priorities and statuses are
+the closed vocabularies of :mod:`carepath_contracts.steps`,
+:mod:`carepath_contracts.pathway_result` and :mod:`carepath_contracts.referral_status`.
 """
 
 from __future__ import annotations
@@ -9,11 +16,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from carepath_contracts.audit import AuditEntry
 from carepath_contracts.episode import Episode
 from carepath_contracts.outcome import OutcomeReport
-from carepath_contracts.pathway_result import PathwayResult
+from carepath_contracts.pathway_result import PathwayResult, Priority
+from carepath_contracts.referral_status import BusinessStatus, TaskStatus
+from carepath_contracts.steps import Step, Team
+from carepath_contracts.views import CarePlanView
 
 EPISODE_SUBMITTED = "carepath.episode.submitted.v1"
 OUTCOME_REPORTED = "carepath.outcome.reported.v1"
@@ -62,7 +73,7 @@ class PathwayStatus(_Body):
     pathway_version: str
     profile: str
     urgent: bool
-    active_steps: list[str]
+    active_steps: list[Step]
     missing_fields: list[str]
     updated_at: datetime
 
@@ -71,10 +82,10 @@ class ReferralCreated(_Body):
     referral_id: str
     episode_id: str
     recommendation_id: str
-    step: str
-    team: str
-    priority: Literal["urgent", "routine"]
-    status: str
+    step: Step
+    team: Team
+    priority: Priority
+    status: TaskStatus
     due_at: datetime | None = None
     created_at: datetime
 
@@ -82,13 +93,40 @@ class ReferralCreated(_Body):
 class ReferralStatusChanged(_Body):
     referral_id: str
     episode_id: str
-    step: str
-    team: str
-    status: str
-    business_status: str | None = None
-    previous_status: str | None = None
+    step: Step
+    team: Team
+    status: TaskStatus
+    business_status: BusinessStatus | None = None
+    previous_status: TaskStatus | None = None
     reason: str | None = None
     changed_at: datetime
+
+
+class EscalationEvent(BaseModel):
+    """Body of ``carepath.referral.escalated.v1``: an overdue referral was escalated.
+
+    ``escalation_id`` is stable per referral and due time, so a redelivered escalation can be
+    deduplicated downstream; ``notify`` names the teams to tell (the referral's team and the
+    care coordinator); ``audit`` is the escalation's audit entry.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    escalation_id: str
+    referral_id: str
+    episode_id: str
+    recommendation_id: str
+    step: Step
+    team: Team
+    queue: str
+    priority: Priority
+    status: TaskStatus
+    previous_business_status: BusinessStatus
+    due_at: AwareDatetime
+    escalated_at: AwareDatetime
+    overdue_seconds: int
+    notify: tuple[Team, ...]
+    audit: AuditEntry
 
 
 class DeliveryAttempted(_Body):
@@ -117,12 +155,6 @@ class NotificationRedriven(_Body):
     at: datetime
 
 
-class GenericBody(BaseModel):
-    """Bodies of types whose models live with their producer (care plan, audit)."""
-
-    model_config = ConfigDict(extra="allow")
-
-
 BODY_MODELS: dict[str, type[BaseModel]] = {
     EPISODE_SUBMITTED: EpisodeSubmitted,
     OUTCOME_REPORTED: OutcomeReported,
@@ -130,9 +162,9 @@ BODY_MODELS: dict[str, type[BaseModel]] = {
     PATHWAY_STATUS: PathwayStatus,
     REFERRAL_CREATED: ReferralCreated,
     REFERRAL_STATUS_CHANGED: ReferralStatusChanged,
-    REFERRAL_ESCALATED: GenericBody,
-    CARE_PLAN_UPDATED: GenericBody,
-    AUDIT_RECORDED: GenericBody,
+    REFERRAL_ESCALATED: EscalationEvent,
+    CARE_PLAN_UPDATED: CarePlanView,
+    AUDIT_RECORDED: AuditEntry,
     NOTIFICATION_ATTEMPTED: DeliveryAttempted,
     NOTIFICATION_FAILED: DeliveryAttempted,
     NOTIFICATION_REDRIVEN: NotificationRedriven,

@@ -12,6 +12,7 @@ anything read back (events, tests).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -26,12 +27,28 @@ __all__ = [
     "PathwayResult",
     "Priority",
     "Recommendation",
+    "RecommendationView",
     "WithdrawnRecommendation",
 ]
 
 PATHWAY_ID = "failed-facet-injection"
 
-Priority = Literal["urgent", "routine"]
+
+
+class Priority(StrEnum):
+    """A recommendation's and a referral's priority: FHIR request priority, restricted to the
+    two codes the pathway emits. A ``StrEnum`` for the reasons given in
+    :mod:`carepath_contracts.referral_status` (the wire carries the plain string)."""
+
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more urgent."""
+        return 1 if self is Priority.URGENT else 0
+
+
 EvidenceSource = Literal["seed", "guideline", "profile"]
 """``seed``: the clinical seed text (section titled as in the seed, ``FAQ Qn`` or ``Tip n``);
 ``guideline``: an external source summarised in clinical-facts.md section B;
@@ -76,7 +93,31 @@ class MissingData(BaseModel):
         return {"field": self.field, "why": self.why}
 
 
-class Recommendation(BaseModel):
+class RecommendationView(BaseModel):
+    """A recommendation as a care plan keeps and shows it.
+
+    Lenient, as the released ``careplan.updated`` schema is: ``team``, ``priority`` and
+    ``rationale`` may be missing (a team member's view of another team's recommendation keeps
+    only the id, step, team and priority) and further fields (``evidence``, ``thresholds``,
+    ``facts``) are kept as they come. :class:`Recommendation` is this shape made complete, as
+    the pathway issues it (the id is optional here only because the engine gives it last). No
+    other model of a recommendation exists: the referrals service keeps the pathway's own
+    instances, typed as this.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    recommendation_id: str | None = None
+    step: Step
+    team: Team | None = None
+    priority: Priority | None = None
+    rationale: str | None = None
+
+
+class Recommendation(RecommendationView):
+    """One recommended step, as the pathway issues it: every field required but the id (the
+    engine numbers the recommendations last), no unknown field."""
+
     model_config = _OUT
 
     step: Step
@@ -86,7 +127,6 @@ class Recommendation(BaseModel):
     evidence: list[Evidence]
     thresholds: dict[str, int | float] = {}
     facts: dict[str, Any] = {}
-    recommendation_id: str | None = None
 
     @classmethod
     def build(

@@ -1,4 +1,4 @@
-"""The pathway's step-code vocabulary and the team each step is routed to.
+"""The pathway's step-code vocabulary, the teams, and the team each step is routed to.
 
 Exactly the codes of the episode contract (``/work/shared/clinical/episode-contract.md``),
 in the contract's order. That order is also the fixed order in which the pathway lists its
@@ -7,6 +7,7 @@ recommendations (after urgent ones).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final, Literal, get_args
 
 Step = Literal[
@@ -34,31 +35,38 @@ Step = Literal[
 ]
 """A step code of the contract."""
 
-Team = Literal[
-    "radiology",
-    "interventional_pain",
-    "physical_therapy",
-    "psychology",
-    "surgery",
-    "neuromodulation",
-    "care_coordinator",
-]
-"""A team of the contract, plus ``care_coordinator`` for the coordination steps."""
+
+class Team(StrEnum):
+    """Teams a referral can be routed to. Coordination steps go to the care coordinator.
+
+    The teams of the contract, plus ``care_coordinator``. A ``StrEnum`` (its members are their
+    plain string values on the wire) because the referrals domain names and iterates the teams;
+    see :mod:`carepath_contracts.referral_status` for the reasoning.
+    """
+
+    RADIOLOGY = "radiology"
+    INTERVENTIONAL_PAIN = "interventional_pain"
+    PHYSICAL_THERAPY = "physical_therapy"
+    PSYCHOLOGY = "psychology"
+    SURGERY = "surgery"
+    NEUROMODULATION = "neuromodulation"
+    CARE_COORDINATOR = "care_coordinator"
+
 
 STEPS: Final[tuple[Step, ...]] = get_args(Step)
 """Every step code, in the contract's order."""
 
 TEAMS: Final[tuple[Team, ...]] = (
-    "radiology",
-    "interventional_pain",
-    "physical_therapy",
-    "psychology",
-    "surgery",
-    "neuromodulation",
+    Team.RADIOLOGY,
+    Team.INTERVENTIONAL_PAIN,
+    Team.PHYSICAL_THERAPY,
+    Team.PSYCHOLOGY,
+    Team.SURGERY,
+    Team.NEUROMODULATION,
 )
 """The clinical teams of the contract (coordination steps go to the care coordinator)."""
 
-CARE_COORDINATOR: Final = "care_coordinator"
+CARE_COORDINATOR: Final = Team.CARE_COORDINATOR
 
 # Named constants, so that rules cannot misspell a code (mypy checks them against Step).
 IMAGING_MRI: Final = "imaging.mri"
@@ -84,29 +92,32 @@ SECOND_OPINION: Final = "coordination.second_opinion"
 PAIN_DIARY: Final = "coordination.pain_diary"
 
 STEP_TEAM: Final[dict[Step, Team]] = {
-    "imaging.mri": "radiology",
-    "imaging.ct": "radiology",
-    "imaging.spect": "radiology",
-    "diagnostic.medial_branch_block": "interventional_pain",
-    "diagnostic.repeat_facet_injection": "interventional_pain",
-    "injection.si_joint": "interventional_pain",
-    "injection.epidural_steroid": "interventional_pain",
-    "injection.trigger_point": "interventional_pain",
-    "ablation.rfa": "interventional_pain",
-    "ablation.repeat_rfa": "interventional_pain",
-    "neuromodulation.scs_evaluation": "neuromodulation",
-    "neuromodulation.scs_trial": "neuromodulation",
-    "neuromodulation.scs_implant": "neuromodulation",
-    "surgery.consultation": "surgery",
-    "surgery.urgent_referral": "surgery",
-    "rehab.physical_therapy": "physical_therapy",
-    "rehab.pain_education": "physical_therapy",
-    "psychology.assessment": "psychology",
-    "psychology.cbt": "psychology",
-    "coordination.second_opinion": "care_coordinator",
-    "coordination.pain_diary": "care_coordinator",
+    "imaging.mri": Team.RADIOLOGY,
+    "imaging.ct": Team.RADIOLOGY,
+    "imaging.spect": Team.RADIOLOGY,
+    "diagnostic.medial_branch_block": Team.INTERVENTIONAL_PAIN,
+    "diagnostic.repeat_facet_injection": Team.INTERVENTIONAL_PAIN,
+    "injection.si_joint": Team.INTERVENTIONAL_PAIN,
+    "injection.epidural_steroid": Team.INTERVENTIONAL_PAIN,
+    "injection.trigger_point": Team.INTERVENTIONAL_PAIN,
+    "ablation.rfa": Team.INTERVENTIONAL_PAIN,
+    "ablation.repeat_rfa": Team.INTERVENTIONAL_PAIN,
+    "neuromodulation.scs_evaluation": Team.NEUROMODULATION,
+    "neuromodulation.scs_trial": Team.NEUROMODULATION,
+    "neuromodulation.scs_implant": Team.NEUROMODULATION,
+    "surgery.consultation": Team.SURGERY,
+    "surgery.urgent_referral": Team.SURGERY,
+    "rehab.physical_therapy": Team.PHYSICAL_THERAPY,
+    "rehab.pain_education": Team.PHYSICAL_THERAPY,
+    "psychology.assessment": Team.PSYCHOLOGY,
+    "psychology.cbt": Team.PSYCHOLOGY,
+    "coordination.second_opinion": Team.CARE_COORDINATOR,
+    "coordination.pain_diary": Team.CARE_COORDINATOR,
 }
-"""The team each step is routed to (coordination steps: the care coordinator)."""
+"""The team each step is routed to (coordination steps: the care coordinator).
+
+The one step-to-team table: the pathway names the team of each recommendation from it, and
+the referrals service's default routing table routes each step to it."""
 
 STEP_ORDER: Final[dict[str, int]] = {step: i for i, step in enumerate(STEPS)}
 """Position of each step in the fixed output order."""

@@ -16,11 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from carepath_contracts.envelope import Envelope, derive_id
 from carepath_contracts.episode import Episode
 from carepath_contracts.episode_id import EPISODE_ID_MAX, EPISODE_ID_PATTERN
-from carepath_contracts.events import OUTCOME_REPORTED, OutcomeReported
 from carepath_contracts.outcome import OUTCOME_ADAPTER
+from carepath_contracts.outcome_event import outcome_event
 from carepath_intake.submission import (
     OUTCOME_REPORTERS,
     SOURCE,
@@ -85,12 +84,11 @@ def register_routes(app: FastAPI, rt: Runtime, submissions: Submissions) -> None
             raise ProblemError(404, "no such episode")
 
         def build(dedupe: str) -> tuple[dict[str, Any], OutboundEvent]:
-            event_id = derive_id(OUTCOME_REPORTED, episode_id, dedupe)
-            env = Envelope.new(event_type=OUTCOME_REPORTED, source=SOURCE, event_id=event_id)
-            body = OutcomeReported(
-                episode_id=episode_id, report=report, reported_at=datetime.now(UTC)
-            )
-            event = build_event(topic=rt.topics.episodes, key=episode_id, envelope=env, body=body)
-            return {"episode_id": episode_id, "event_id": event_id, "status": "accepted"}, event
+            out = outcome_event(rt.topics, report, source=SOURCE, identity=(episode_id, dedupe),
+                                at=datetime.now(UTC))
+            event = build_event(topic=out.topic, key=out.key, envelope=out.envelope,
+                                body=out.body)
+            return {"episode_id": episode_id, "event_id": out.envelope.id,
+                    "status": "accepted"}, event
 
         return await submissions.accept(request, f"outcomes:{episode_id}", data, build)

@@ -14,15 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from carepath_contracts.events import (
-    CARE_PLAN_UPDATED,
-    REFERRAL_CREATED,
-    REFERRAL_ESCALATED,
-    REFERRAL_STATUS_CHANGED,
-    GenericBody,
+    EscalationEvent,
     PathwayStatus,
     ReferralCreated,
     ReferralStatusChanged,
 )
+from carepath_contracts.views import CarePlanView
 from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_notifications.domain.notice import endpoint_key, notice_body, targets
 from carepath_notifications.job_queue import JobQueue
@@ -33,8 +30,6 @@ from carepath_runtime.observability.tracing import inject_headers
 from carepath_runtime.service import Runtime, subscribe
 
 log = get_logger(__name__)
-
-REFERRAL_TYPES = frozenset({REFERRAL_CREATED, REFERRAL_STATUS_CHANGED, REFERRAL_ESCALATED})
 
 
 def make_handler(
@@ -82,14 +77,11 @@ def register(
     handle = make_handler(store, queue, on_enqueued)
     topics = runtime.topics
     # One handler for every type: a notice is the event itself, whatever its body.
-    # GenericBody stands for several types: the ones each subscription takes are named.
     subscribe(runtime, topic=topics.referrals, group="notifications",
               dlq_topic=topics.dlq_notifications,
               handlers={ReferralCreated: handle, ReferralStatusChanged: handle,
-                        GenericBody: handle},
-              event_types=REFERRAL_TYPES)
+                        EscalationEvent: handle})
     subscribe(runtime, topic=topics.care_plans, group="notifications-careplans",
-              dlq_topic=topics.dlq_notifications, handlers={GenericBody: handle},
-              event_types={CARE_PLAN_UPDATED})
+              dlq_topic=topics.dlq_notifications, handlers={CarePlanView: handle})
     subscribe(runtime, topic=topics.pathway_status, group="notifications-status",
               dlq_topic=topics.dlq_notifications, handlers={PathwayStatus: handle})

@@ -32,12 +32,14 @@ from carepath_referrals.domain import (
     AccessDenied,
     Action,
     IllegalTransition,
+    Referral,
     ReferralConflict,
     UnknownReferral,
     VersionConflict,
     can_view,
     filter_and_sort,
     parse_action,
+    referral_view,
 )
 from carepath_referrals.domain.visibility import holds_or_held, redact_referral_view
 from carepath_referrals.service import InvalidOutcome, ReferralService
@@ -178,10 +180,10 @@ def _problem(exc: Exception) -> ProblemError:
     return ProblemError(status, reason, errors, slug=slug)
 
 
-def _view(ref: Any, with_history: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = ref.model_dump(mode="json")
-    history = data.pop("history", [])
-    data["revision"] = len(history)
+def _view(ref: Referral, with_history: bool = False) -> dict[str, Any]:
+    """The referral's view (the contract's :class:`ReferralView`) as JSON, with its audit
+    trail if asked."""
+    data: dict[str, Any] = referral_view(ref).model_dump(mode="json")
     if with_history:
-        data["history"] = history
+        data["history"] = [entry.model_dump(mode="json") for entry in ref.history]
     return data

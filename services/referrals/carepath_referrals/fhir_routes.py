@@ -20,9 +20,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from carepath_contracts.views import ReferralView
 from carepath_referrals.access import visible_plan_view, visible_referral
 from carepath_referrals.auth import ReferralCallers
 from carepath_referrals.domain import Referral
+from carepath_referrals.domain import referral_view as view_of
 from carepath_referrals.fhir import care_plan_resource, service_request_resource, task_resource
 from carepath_referrals.plan_store import PlanStore
 from carepath_runtime.http_params import episode_id_path, referral_id_path
@@ -41,9 +43,9 @@ def _resource(resource: dict[str, Any]) -> JSONResponse:
 
 
 def referral_view(ref: Referral) -> dict[str, Any]:
-    """The referral as the coordinator API shows it: no audit trail, with its revision."""
-    data: dict[str, Any] = ref.model_dump(mode="json")
-    data["revision"] = len(data.pop("history", []))
+    """The referral as the coordinator API shows it (no audit trail, with its revision), as
+    JSON data."""
+    data: dict[str, Any] = view_of(ref).model_dump(mode="json")
     return data
 
 
@@ -58,10 +60,10 @@ def register_fhir_routes(app: FastAPI, rt: Runtime, store: PlanStore,
         return _resource(care_plan_resource(await visible_plan_view(store, actor, episode_id)))
 
     async def referral_resource(referral_id: str, request: Request,
-                                build: Callable[[dict[str, Any]], dict[str, Any]]) -> JSONResponse:
+                                build: Callable[[ReferralView], dict[str, Any]]) -> JSONResponse:
         actor = await tokens.actor_for(request)
         ref = await visible_referral(store, actor, referral_id)
-        return _resource(build(referral_view(ref)))
+        return _resource(build(view_of(ref)))
 
     @app.get("/fhir/ServiceRequest/{referral_id}", response_class=JSONResponse,
              responses=_FHIR_OK)

@@ -6,6 +6,8 @@
 * an escalation: ``referral.escalated``;
 * a plan whose version moved: ``careplan.updated`` on the compacted care-plan topic.
 
+Every body is the contract's model, built from the domain's values and framed as it is.
+
 Ids derive from the referral id and revision, or the plan version, so a republished change
 carries the same ids and consumers de-duplicate it.
 """
@@ -25,7 +27,7 @@ from carepath_contracts.events import (
     ReferralStatusChanged,
 )
 from carepath_contracts.topics import Topics
-from carepath_referrals.domain import CarePlan, EscalationEvent, Referral
+from carepath_referrals.domain import CarePlan, EscalationEvent, Referral, plan_view
 from carepath_runtime.kafka_broker import OutboundEvent, build_event
 
 SOURCE = "/carepath/referrals"
@@ -55,8 +57,8 @@ def plan_events(
                 envelope=_env(REFERRAL_CREATED, derive_id(REFERRAL_CREATED, rid), cause),
                 body=ReferralCreated(
                     referral_id=rid, episode_id=ep, recommendation_id=ref.recommendation_id,
-                    step=ref.step, team=ref.team.value, priority=ref.priority.value,
-                    status=ref.status.value, due_at=ref.due_at, created_at=ref.created_at,
+                    step=ref.step, team=ref.team, priority=ref.priority,
+                    status=ref.status, due_at=ref.due_at, created_at=ref.created_at,
                 ),
             ))
         else:
@@ -65,9 +67,9 @@ def plan_events(
                 envelope=_env(REFERRAL_STATUS_CHANGED,
                               derive_id(REFERRAL_STATUS_CHANGED, rid, str(ref.revision)), cause),
                 body=ReferralStatusChanged(
-                    referral_id=rid, episode_id=ep, step=ref.step, team=ref.team.value,
-                    status=ref.status.value, business_status=ref.business_status.value,
-                    previous_status=old.status.value,
+                    referral_id=rid, episode_id=ep, step=ref.step, team=ref.team,
+                    status=ref.status, business_status=ref.business_status,
+                    previous_status=old.status,
                     reason=ref.history[-1].reason if ref.history else None,
                     changed_at=ref.updated_at,
                 ),
@@ -77,27 +79,26 @@ def plan_events(
             out.append(build_event(
                 topic=topics.audit, key=ep,
                 envelope=_env(AUDIT_RECORDED, entry.audit_id, cause),
-                body=entry.model_dump(mode="json"),
+                body=entry,
             ))
     for esc in escalations or []:
         out.append(build_event(
             topic=topics.referrals, key=ep,
             envelope=_env(REFERRAL_ESCALATED, esc.escalation_id, cause),
-            body=esc.model_dump(mode="json"),
+            body=esc,
         ))
     if before is None or after.version != before.version:
         out.append(build_event(
             topic=topics.care_plans, key=ep,
             envelope=_env(CARE_PLAN_UPDATED, derive_id(CARE_PLAN_UPDATED, ep, str(after.version)),
                           cause),
-            body=care_plan_view(after),
+            body=plan_view(after),
         ))
     return out
 
 
 def care_plan_view(plan: CarePlan) -> dict[str, Any]:
-    """The plan as teams read it: referrals without their full audit trail."""
-    data = plan.model_dump(mode="json", exclude={"applied_events"})
-    for ref in data["referrals"].values():
-        ref["revision"] = len(ref.pop("history", []))
+    """The plan as teams read it (:func:`plan_view`), as JSON data: referrals without their
+    full audit trail."""
+    data: dict[str, Any] = plan_view(plan).model_dump(mode="json")
     return data

@@ -26,9 +26,10 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from pydantic import TypeAdapter, ValidationError
 
-from carepath_contracts.envelope import Causation, Cause, Envelope, derive_id
-from carepath_contracts.events import OUTCOME_REPORTED, OutcomeReported, RecommendationsIssued
+from carepath_contracts.envelope import Causation, Cause, derive_id
+from carepath_contracts.events import RecommendationsIssued
 from carepath_contracts.outcome import OutcomeReport
+from carepath_contracts.outcome_event import outcome_event
 from carepath_contracts.topics import Topics
 from carepath_referrals.access import visible_referral
 from carepath_referrals.domain import (
@@ -122,7 +123,7 @@ class ReferralService:
         def fold(plan: CarePlan | None) -> tuple[CarePlan, list[OutboundEvent]]:
             before = plan or new_plan(episode_id, when)
             after, _new, _cancelled = apply_recommendations(
-                before, event.model_dump(mode="json"), self.routing, when
+                before, event, self.routing, when
             )
             return after, plan_events(self.topics, plan, after, cause)
 
@@ -171,9 +172,6 @@ class ReferralService:
 
     def _outcome_event(self, report: OutcomeReport, referral_id: str, input_id: str,
                        cause: Causation, now: datetime) -> OutboundEvent:
-        envelope = Envelope.new(event_type=OUTCOME_REPORTED, source=SOURCE,
-                                event_id=derive_id(OUTCOME_REPORTED, input_id), causation=cause)
-        body = OutcomeReported(episode_id=report.episode_id, report=report, reported_at=now,
-                               referral_id=referral_id)
-        return build_event(topic=self.topics.episodes, key=report.episode_id,
-                           envelope=envelope, body=body)
+        out = outcome_event(self.topics, report, source=SOURCE, identity=(input_id,), at=now,
+                            referral_id=referral_id, causation=cause)
+        return build_event(topic=out.topic, key=out.key, envelope=out.envelope, body=out.body)

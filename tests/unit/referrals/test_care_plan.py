@@ -164,10 +164,14 @@ def test_malformed_event_is_refused() -> None:
         apply(plan0(), event([rec("a", priority="whenever")]))
 
 
-def test_unknown_step_goes_to_the_coordinator() -> None:
-    _, created, _ = apply(plan0(), event([rec("a", "imaging.pet")]))
-    assert created[0].team is Team.CARE_COORDINATOR
-    assert created[0].queue == "care_coordinator.unrouted"
+def test_unknown_step_is_refused_like_on_the_wire() -> None:
+    """A step code outside the contract is refused by the plan's input, as the consumer
+    already refused it in the event (``RecommendationsIssued``): the step vocabulary is closed.
+    The routing table's own fallback for a code it does not route is tested with routing."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="step"):
+        apply(plan0(), event([rec("a", "imaging.pet")]))
 
 
 def test_older_evaluation_does_not_overwrite_newer_metadata() -> None:

@@ -82,7 +82,7 @@ def rec(
     evidence: list[Evidence],
     thresholds: dict[str, int | float] | None = None,
     facts: dict[str, Any] | None = None,
-    priority: Priority = "routine",
+    priority: Priority = Priority.ROUTINE,
 ) -> Recommendation:
     """Build a recommendation without validation (the engine's inputs are already valid)."""
     return Recommendation.build(

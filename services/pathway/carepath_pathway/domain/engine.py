@@ -109,7 +109,7 @@ def _merge(a: Recommendation, b: Recommendation) -> Recommendation:
     keys = {(e.source, e.section) for e in a.evidence}
     evidence: list[Evidence] = list(a.evidence)
     evidence.extend(e for e in b.evidence if (e.source, e.section) not in keys)
-    priority: Priority = "urgent" if "urgent" in (a.priority, b.priority) else "routine"
+    priority = Priority.URGENT if Priority.URGENT in (a.priority, b.priority) else Priority.ROUTINE
     facts: dict[str, Any] = {**a.facts, **b.facts}
     return Recommendation.build(
         a.step,

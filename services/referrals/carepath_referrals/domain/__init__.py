@@ -34,6 +34,7 @@ from carepath_referrals.domain.care_plan import (
     event_digest,
     expect_version,
     new_plan,
+    plan_view,
     record_outcome,
 )
 from carepath_referrals.domain.codes import (
@@ -73,6 +74,7 @@ from carepath_referrals.domain.referral import (
     new_referral,
     outcome_of,
     referral_id_for,
+    referral_view,
 )
 from carepath_referrals.domain.routing import (
     DEFAULT_ROUTING,
@@ -146,8 +148,10 @@ __all__ = [
     "new_referral",
     "outcome_of",
     "parse_action",
+    "plan_view",
     "record_outcome",
     "referral_id_for",
+    "referral_view",
     "require_act",
     "require_view",
     "route",

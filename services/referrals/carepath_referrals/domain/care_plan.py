@@ -13,6 +13,12 @@ a withdrawn recommendation id is never recommended again (the pathway gives a ne
 a new id), so a late redelivery of an older event cannot revive it. A recommendation's content
 is fixed by its first appearance.
 
+The plan's fields are the public contract's (:class:`carepath_contracts.views.CarePlanFields`),
+and so are the recommendation, withdrawal and outcome models it holds; what it publishes is
+:func:`plan_view`. It takes the pathway's event as the contract's typed
+:class:`~carepath_contracts.events.RecommendationsIssued` (nothing is dumped and parsed again;
+its digest is computed once, from the model).
+
 Optimistic concurrency: persist a plan only if the stored version is still the one it was derived
 from (compare-and-set on ``version``, :func:`expect_version`). On a conflict, reload and apply the
 same change again: the functions are deterministic and idempotent, so neither concurrent update is
@@ -29,10 +35,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
+from carepath_contracts.events import RecommendationsIssued
+from carepath_contracts.pathway_result import RecommendationView, WithdrawnRecommendation
+from carepath_contracts.views import CarePlanFields, CarePlanView, Withdrawal
 from carepath_referrals.domain.actors import SYSTEM_ACTOR, DomainError
-from carepath_referrals.domain.codes import Priority, TaskStatus
+from carepath_referrals.domain.codes import TaskStatus
 from carepath_referrals.domain.lifecycle import Cancel, IllegalTransition, apply_action
 from carepath_referrals.domain.referral import (
     Referral,
@@ -40,10 +49,34 @@ from carepath_referrals.domain.referral import (
     new_referral,
     outcome_of,
     referral_id_for,
+    referral_view,
 )
 from carepath_referrals.domain.routing import RoutingTable, require_aware
 
+__all__ = [
+    "CarePlan",
+    "EpisodeMismatch",
+    "Recommendation",
+    "RecommendationEvent",
+    "ReferralConflict",
+    "UnknownReferral",
+    "VersionConflict",
+    "Withdrawal",
+    "WithdrawnRecommendation",
+    "apply_recommendations",
+    "apply_referral_change",
+    "event_digest",
+    "expect_version",
+    "new_plan",
+    "plan_view",
+    "record_outcome",
+]
+
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+Recommendation = RecommendationView
+"""A recommendation as the plan keeps it: the contract's model (the pathway's complete
+:class:`carepath_contracts.pathway_result.Recommendation` is one)."""
 
 
 class EpisodeMismatch(DomainError):
@@ -70,28 +103,14 @@ class VersionConflict(DomainError):
 # -- the pathway's recommendation event ------------------------------------------------------
 
 
-class Recommendation(BaseModel):
-    """One recommended step. Further fields (evidence, thresholds...) are kept as they come."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    recommendation_id: NonEmpty
-    step: NonEmpty
-    team: str | None = None  # the pathway's view; the routing table decides
-    priority: Priority | None = None
-    rationale: str | None = None
-
-
-class WithdrawnRecommendation(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    recommendation_id: NonEmpty
-    step: str | None = None
-    reason: str | None = None
-
-
 class RecommendationEvent(BaseModel):
-    """Body of the pathway's recommendation event (extra fields are accepted and ignored)."""
+    """What the plan reads of a recommendation event, for callers that hold it as JSON-like data.
+
+    The service passes the contract's :class:`~carepath_contracts.events.RecommendationsIssued`
+    itself; this lenient form (everything but the episode optional, further fields kept) lets
+    tools and tests give only what they mean. Its recommendations and withdrawals are the
+    contract's models.
+    """
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -100,12 +119,33 @@ class RecommendationEvent(BaseModel):
     profile: str | None = None
     urgent: bool = False
     evaluation_seq: int | None = None  # when present, older evaluations don't overwrite newer
-    recommendations: tuple[Recommendation, ...] = ()
+    recommendations: tuple[RecommendationView, ...] = ()
     withdrawn: tuple[WithdrawnRecommendation, ...] = ()
 
+    @model_validator(mode="after")
+    def _ids(self) -> RecommendationEvent:
+        for index, rec in enumerate(self.recommendations):
+            _id_of(rec, index)
+        return self
 
-def event_digest(event: RecommendationEvent) -> str:
-    """A digest of the event's validated content, independent of key order and whitespace."""
+
+PlanInput = RecommendationsIssued | RecommendationEvent
+"""A recommendation event as the plan takes it: the contract's, or the lenient form."""
+
+
+def _id_of(rec: RecommendationView, index: int) -> str:
+    """The recommendation's id: the plan keys everything by it, so one without is refused."""
+    if rec.recommendation_id is None or not rec.recommendation_id.strip():
+        raise ValueError(f"recommendations[{index}] has no recommendation_id")
+    return rec.recommendation_id
+
+
+def event_digest(event: PlanInput) -> str:
+    """A digest of the event's content, independent of key order and whitespace.
+
+    Computed once from the model (its JSON form, keys sorted), so the same content gives the
+    same digest however it arrived.
+    """
     canonical = json.dumps(
         event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
@@ -115,34 +155,28 @@ def event_digest(event: RecommendationEvent) -> str:
 # -- the plan --------------------------------------------------------------------------------
 
 
-class Withdrawal(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class CarePlan(CarePlanFields[Referral]):
+    """An episode's plan: the contract's care-plan fields, its referrals with their audit trails,
+    and the digests of the recommendation events it applied."""
 
-    recommendation_id: str
-    step: str | None = None
-    reason: str | None = None
-    withdrawn_at: AwareDatetime
-
-
-class CarePlan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     episode_id: NonEmpty
-    version: int = Field(default=0, ge=0)
-    pathway_version: str | None = None
-    profile: str | None = None
-    urgent: bool = False
-    evaluation_seq: int = 0
-    recommendations: dict[str, Recommendation] = Field(default_factory=dict)
-    withdrawn: dict[str, Withdrawal] = Field(default_factory=dict)
-    referrals: dict[str, Referral] = Field(default_factory=dict)
-    outcomes: tuple[ReferralOutcome, ...] = ()
     applied_events: tuple[str, ...] = ()
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
 
     def referral_for(self, recommendation_id: str) -> Referral | None:
         return self.referrals.get(referral_id_for(recommendation_id))
+
+
+def plan_view(plan: CarePlan) -> CarePlanView:
+    """The plan as teams read it and as ``careplan.updated`` publishes it: referrals without
+    their audit trail (each with its revision), no event digests.
+
+    Built from the plan's own (already valid) values, without validating them again.
+    """
+    values = {name: getattr(plan, name) for name in CarePlanFields.model_fields}
+    values["referrals"] = {rid: referral_view(ref) for rid, ref in plan.referrals.items()}
+    return CarePlanView.model_construct(**values)
 
 
 def new_plan(episode_id: str, now: datetime) -> CarePlan:
@@ -175,22 +209,25 @@ def _check_episode(plan: CarePlan, episode_id: str, what: str) -> None:
 
 def apply_recommendations(
     plan: CarePlan,
-    recommendation_event_body: Mapping[str, Any] | RecommendationEvent,
+    recommendation_event: PlanInput | Mapping[str, Any],
     routing: RoutingTable,
     now: datetime,
 ) -> tuple[CarePlan, list[Referral], list[Referral]]:
     """Apply one pathway recommendation event: ``(plan, new referrals, cancelled referrals)``.
 
-    Withdrawals are applied first: each withdrawn recommendation leaves the active ones and its
-    open referral is cancelled (business status ``superseded``); a completed one is kept. Then
-    every recommendation without a referral (and not withdrawn) gets one, routed by ``routing``.
+    The event is the contract's typed body (:class:`RecommendationsIssued`, as the consumer
+    decoded it: used as it is) or, from tools and tests, a :class:`RecommendationEvent` or the
+    data of one. Withdrawals are applied first: each withdrawn recommendation leaves the active
+    ones and its open referral is cancelled (business status ``superseded``); a completed one is
+    kept. Then every recommendation without a referral (and not withdrawn) gets one, routed by
+    ``routing``.
     """
     require_aware(now)
-    event = (
-        recommendation_event_body
-        if isinstance(recommendation_event_body, RecommendationEvent)
-        else RecommendationEvent.model_validate(recommendation_event_body)
-    )
+    event: PlanInput
+    if isinstance(recommendation_event, RecommendationsIssued | RecommendationEvent):
+        event = recommendation_event
+    else:
+        event = RecommendationEvent.model_validate(recommendation_event)
     _check_episode(plan, event.episode_id, "recommendation event")
     digest = event_digest(event)
     if digest in plan.applied_events:
@@ -206,10 +243,10 @@ def apply_recommendations(
         rec_id = item.recommendation_id
         if rec_id in withdrawn:
             continue
-        previous = recommendations.pop(rec_id, None)
+        recommendations.pop(rec_id, None)
         withdrawn[rec_id] = Withdrawal(
             recommendation_id=rec_id,
-            step=item.step or (previous.step if previous else None),
+            step=item.step,
             reason=item.reason,
             withdrawn_at=now,
         )
@@ -222,8 +259,8 @@ def apply_recommendations(
             referrals[referral.referral_id] = referral
             cancelled.append(referral)
 
-    for rec in event.recommendations:
-        rec_id = rec.recommendation_id
+    for index, rec in enumerate(event.recommendations):
+        rec_id = _id_of(rec, index)
         referral_id = referral_id_for(rec_id)
         if rec_id in withdrawn or referral_id in referrals:
             continue

@@ -5,8 +5,9 @@ procedure begun): an open referral (not completed or cancelled, a declined one i
 not started is overdue once ``due_at < now``. It is escalated once; a reroute gives the new team a
 fresh due time and allows a new escalation. The escalation is an ordinary transition (business
 status ``overdue-escalated``, status unchanged) made by the system actor, so it is audited like
-any other change; the returned :class:`EscalationEvent` is the body of the escalation event, from
-which the notification service notifies the referral's team and the care coordinator.
+any other change; the returned :class:`~carepath_contracts.events.EscalationEvent` (the public
+contract's model) is the body of the escalation event, from which the notification service
+notifies the referral's team and the care coordinator.
 """
 
 from __future__ import annotations
@@ -15,37 +16,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import uuid5
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
+from carepath_contracts.events import EscalationEvent
 from carepath_referrals.domain.actors import SYSTEM_ACTOR, Actor
-from carepath_referrals.domain.audit import CAREPATH_REFERRALS_NAMESPACE, AuditEntry
-from carepath_referrals.domain.codes import BusinessStatus, Priority, TaskStatus, Team
+from carepath_referrals.domain.audit import CAREPATH_REFERRALS_NAMESPACE
+from carepath_referrals.domain.codes import Team
 from carepath_referrals.domain.lifecycle import Escalate, apply_action
 from carepath_referrals.domain.referral import Referral
 from carepath_referrals.domain.routing import require_aware
 
-
-class EscalationEvent(BaseModel):
-    """Body of ``carepath.referral.escalated.v1``. ``escalation_id`` is stable per referral and
-    due time, so a redelivered escalation can be deduplicated downstream."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    escalation_id: str
-    referral_id: str
-    episode_id: str
-    recommendation_id: str
-    step: str
-    team: Team
-    queue: str
-    priority: Priority
-    status: TaskStatus
-    previous_business_status: BusinessStatus
-    due_at: AwareDatetime
-    escalated_at: AwareDatetime
-    overdue_seconds: int
-    notify: tuple[Team, ...]
-    audit: AuditEntry
+__all__ = ["EscalationEvent", "escalate", "find_overdue", "is_overdue"]
 
 
 def is_overdue(referral: Referral, now: datetime) -> bool:

@@ -1,17 +1,19 @@
 """The referral: one FHIR-style Task per recommended step, for one team.
 
 A referral is immutable; every change yields a new one with one more audit entry in ``history``
-(``revision`` is the number of entries, so the creation is revision 1).
+(``revision`` is the number of entries, so the creation is revision 1). Its fields are the
+public contract's (:class:`carepath_contracts.views.ReferralFields`); the view of it that the
+API serves and the plan publishes is :func:`referral_view`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import uuid5
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from carepath_contracts.views import ReferralFields, ReferralOutcome, ReferralView, RoutingChange
 from carepath_referrals.domain.actors import SYSTEM_ACTOR, Actor
 from carepath_referrals.domain.audit import (
     CAREPATH_REFERRALS_NAMESPACE,
@@ -19,14 +21,18 @@ from carepath_referrals.domain.audit import (
     AuditEntry,
     audit_id_for,
 )
-from carepath_referrals.domain.codes import (
-    TERMINAL_STATUSES,
-    BusinessStatus,
-    Priority,
-    TaskStatus,
-    Team,
-)
+from carepath_referrals.domain.codes import TERMINAL_STATUSES, BusinessStatus, TaskStatus
 from carepath_referrals.domain.routing import RoutingDecision, require_aware
+
+__all__ = [
+    "Referral",
+    "ReferralOutcome",
+    "RoutingChange",
+    "new_referral",
+    "outcome_of",
+    "referral_id_for",
+    "referral_view",
+]
 
 
 def referral_id_for(recommendation_id: str) -> str:
@@ -36,46 +42,11 @@ def referral_id_for(recommendation_id: str) -> str:
     return str(uuid5(CAREPATH_REFERRALS_NAMESPACE, f"referral:{recommendation_id}"))
 
 
-class RoutingChange(BaseModel):
-    """A move of a referral between teams: a decline (to the coordinator) or a reroute."""
+class Referral(ReferralFields):
+    """A referral with its audit trail (one entry per change, the creation included)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    at: AwareDatetime
-    action: str  # "decline" or "reroute"
-    from_team: Team
-    to_team: Team
-    queue: str
-    by: str
-    reason: str | None = None
-
-
-class Referral(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    referral_id: str
-    episode_id: str
-    recommendation_id: str
-    step: str
-    team: Team
-    queue: str
-    priority: Priority
-    status: TaskStatus
-    business_status: BusinessStatus
-    due_at: AwareDatetime
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
-    rationale: str | None = None
-    pathway_version: str | None = None
-    claimed_by: str | None = None
-    scheduled_for: AwareDatetime | None = None
-    started_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
-    escalated_at: AwareDatetime | None = None
-    decline_reason: str | None = None
-    cancel_reason: str | None = None
-    outcome: dict[str, Any] | None = None
-    routing_history: tuple[RoutingChange, ...] = ()
     history: tuple[AuditEntry, ...] = ()
 
     @property
@@ -148,21 +119,6 @@ def new_referral(
     )
 
 
-class ReferralOutcome(BaseModel):
-    """What a completed referral produced: the body of the outcome event the pathway consumes."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    referral_id: str
-    recommendation_id: str
-    episode_id: str
-    step: str
-    team: Team
-    completed_at: AwareDatetime
-    completed_by: str | None = None
-    result: dict[str, Any] | None = None
-
-
 def outcome_of(referral: Referral) -> ReferralOutcome:
     """The outcome of a completed referral (``ValueError`` if it is not completed)."""
     if referral.status is not TaskStatus.COMPLETED or referral.completed_at is None:
@@ -182,3 +138,12 @@ def outcome_of(referral: Referral) -> ReferralOutcome:
         completed_by=completed_by,
         result=referral.outcome,
     )
+
+
+def referral_view(referral: Referral) -> ReferralView:
+    """The referral as the API serves it and the plan lists it: no audit trail, its revision.
+
+    Built from the referral's own (already valid) values, without validating them again.
+    """
+    values = {name: getattr(referral, name) for name in ReferralFields.model_fields}
+    return ReferralView.model_construct(**values, revision=referral.revision)

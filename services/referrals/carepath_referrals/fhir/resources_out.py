@@ -1,7 +1,7 @@
 """Carepath's care plan and referrals as FHIR R4 resources: CarePlan, ServiceRequest, Task (pure).
 
-Input: the referrals service's JSON views (:mod:`carepath_contracts.views`), as plain dicts
-or models. Output: FHIR JSON, validated with ``fhir.resources`` (R4B models) and checked
+Input: the referrals service's views, the contract's models (:mod:`carepath_contracts.views`),
+or their JSON data. Output: FHIR JSON, validated with ``fhir.resources`` (R4B models) and checked
 against the required value sets; a resource that would not validate raises ``ValueError``.
 
 * ``CarePlan`` (one per episode): ``status`` from its referrals (request-status), ``intent``
@@ -23,15 +23,17 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from carepath_contracts import fhir_codes as C
 from carepath_contracts.views import CarePlanView, ReferralView
 
 __all__ = ["care_plan_id", "care_plan_resource", "service_request_resource", "task_resource"]
 
+_V = TypeVar("_V", bound=BaseModel)
+_CODE_ERRORS = frozenset({"enum", "literal_error"})
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _ID_NAMESPACE = uuid.UUID("0b6a8f4e-9d55-5c1e-8a7e-cf1d2c3b4a59")
 
@@ -73,8 +75,25 @@ def _team(team: str) -> dict[str, Any]:
     return _concept(C.TEAM, team, C.TEAM_DISPLAY.get(team))
 
 
+def _view(model: type[_V], data: Mapping[str, Any] | _V) -> _V:
+    """``data`` as the contract's view model; a code outside its vocabulary (a status, a
+    priority, a team, a step: each an FHIR value set here) is a ``ValueError`` naming the field,
+    never quoting the value."""
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = [
+            ".".join(str(p) for p in e["loc"])
+            + (" is not in its FHIR value set" if e["type"] in _CODE_ERRORS else ": " + e["msg"])
+            for e in exc.errors(include_input=False)
+        ]
+        raise ValueError(f"invalid {model.__name__}: {'; '.join(problems)}") from None
+
+
 def _referral(data: Mapping[str, Any] | ReferralView) -> ReferralView:
-    return data if isinstance(data, ReferralView) else ReferralView.model_validate(dict(data))
+    return _view(ReferralView, data)
 
 
 def _validated(resource: dict[str, Any]) -> dict[str, Any]:
@@ -183,8 +202,7 @@ def _plan_status(plan: CarePlanView) -> str:
 
 def care_plan_resource(plan_view: Mapping[str, Any] | CarePlanView) -> dict[str, Any]:
     """The episode's care plan as a FHIR CarePlan, one activity per referral."""
-    plan = (plan_view if isinstance(plan_view, CarePlanView)
-            else CarePlanView.model_validate(dict(plan_view)))
+    plan = _view(CarePlanView, plan_view)
     activities: list[dict[str, Any]] = []
     referred = set()
     for ref in sorted(plan.referrals.values(), key=lambda r: (r.created_at, r.step,
@@ -194,7 +212,7 @@ def care_plan_resource(plan_view: Mapping[str, Any] | CarePlanView) -> dict[str,
             "reference": f"ServiceRequest/{fhir_id(ref.referral_id)}",
             "display": C.STEP_DISPLAY.get(ref.step, ref.step),
         }})
-    for rec in sorted(plan.recommendations.values(), key=lambda r: r.recommendation_id):
+    for rec in sorted(plan.recommendations.values(), key=lambda r: r.recommendation_id or ""):
         if rec.recommendation_id in referred:
             continue
         detail: dict[str, Any] = {"kind": "ServiceRequest", "code": _step(rec.step),

@@ -27,6 +27,7 @@ from typing import Any
 
 import carepath_pathway.domain.evidence as refs
 from carepath_contracts.episode import Episode
+from carepath_contracts.pathway_result import Priority
 from carepath_contracts.steps import IMAGING_CT, IMAGING_MRI, URGENT_SURGICAL_REFERRAL
 from carepath_pathway.domain.context import Context, Finding, missing, rec
 from carepath_pathway.domain.profiles import Profile
@@ -78,7 +79,7 @@ def red_flags(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             URGENT_SURGICAL_REFERRAL,
             f"Red flags present: {reasons}. Urgent surgical referral, to be seen at once. "
             + _WITHHELD,
-            evidence, facts=facts, priority="urgent",
+            evidence, facts=facts, priority=Priority.URGENT,
         ))
 
     flags = set(ep.red_flags or ())
@@ -96,13 +97,13 @@ def red_flags(ep: Episode, profile: Profile, ctx: Context) -> list[Finding]:
             IMAGING_MRI,
             "Urgent imaging with the red-flag referral: " + "; ".join(why)
             + ", even if an earlier MRI was done.",
-            evidence, facts=facts, priority="urgent",
+            evidence, facts=facts, priority=Priority.URGENT,
         ))
     if "trauma" in flags and IMAGING_CT not in completed:
         out.append(rec(
             IMAGING_CT,
             "Urgent CT after trauma: CT shows fractures and instability in bone detail "
             "(seed §1; ACR variant 6).",
-            [*evidence, refs.SEED_IMAGING], facts=facts, priority="urgent",
+            [*evidence, refs.SEED_IMAGING], facts=facts, priority=Priority.URGENT,
         ))
     return out
