@@ -70,7 +70,7 @@ lint: lint-code
 	bash deploy/lint/ops-lint.sh
 
 lint-code: install
-	$(BIN)/ruff check shared services cli testkit tests benchmarks deploy tools
+	$(BIN)/ruff check shared services cli testkit tests benchmarks deploy
 	$(BIN)/mypy shared/carepath_contracts shared/carepath_runtime cli/carepath testkit/carepath_testkit services/*/carepath_* benchmarks
 	$(BIN)/carepath asyncapi --check
 
