@@ -5,6 +5,10 @@
 Carepath's extra fields: ``profile``, ``withdrawn``, and per recommendation ``facts`` and
 ``recommendation_id`` (left out while it is ``None``).
 
+:class:`Recommendation` extends :class:`RecommendationView`, the lenient shape in which a care
+plan keeps and shows recommendations (:mod:`carepath_contracts.views`): one model of a
+recommendation for the pathway, its event, the referrals domain and the plan view.
+
 The engine builds these models with the ``build`` class methods: like ``model_construct`` (no
 validation) but cheaper, since the engine always passes every field. The models still validate
 anything read back (events, tests).

@@ -61,8 +61,10 @@ def referral(topics: Topics, episode: str) -> OutboundEvent:
 def plan(topics: Topics, episode: str) -> OutboundEvent:
     env = Envelope.new(event_type=CARE_PLAN_UPDATED, source="/test",
                        event_id=derive_id("tail-test-plan", episode))
+    now = datetime.now(UTC).isoformat()  # a care plan has its times (CarePlanView)
     return build_event(topic=topics.care_plans, key=episode, envelope=env,
-                       body={"episode_id": episode, "version": 1})
+                       body={"episode_id": episode, "version": 1, "created_at": now,
+                             "updated_at": now})
 
 
 async def publish(bootstrap: str, events: list[OutboundEvent]) -> None:

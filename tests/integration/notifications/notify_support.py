@@ -12,12 +12,14 @@ from typing import Any
 import orjson
 import redis
 
+from carepath_contracts.audit import AuditEntry
 from carepath_contracts.envelope import Envelope
 from carepath_contracts.events import (
     CARE_PLAN_UPDATED,
     PATHWAY_STATUS,
     REFERRAL_CREATED,
     REFERRAL_ESCALATED,
+    EscalationEvent,
     PathwayStatus,
     ReferralCreated,
 )
@@ -101,9 +103,30 @@ def referral_escalated(topic: str, i: int, team: str, tag: str) -> OutboundEvent
     episode = f"ep-{tag}-esc-{i:03d}"
     env = Envelope.new(event_type=REFERRAL_ESCALATED, source="/test",
                        event_id=f"esc-{tag}-{i:03d}")
-    body = {"referral_id": f"ref-{tag}-esc-{i}", "episode_id": episode, "team": team,
-            "step": "imaging.mri", "notify": [team, "care_coordinator"]}
+    body = escalation_body(f"ref-{tag}-esc-{i}", episode, team, [team, "care_coordinator"])
     return build_event(topic=topic, key=episode, envelope=env, body=body)
+
+
+ESCALATION_DUE = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def escalation_body(referral_id: str, episode: str, team: str, notify: list[str],
+                    priority: str = "routine", reason: str | None = None,
+                    details: dict[str, Any] | None = None) -> EscalationEvent:
+    """A complete escalation body (the contract's model) for an imaging referral."""
+    at = ESCALATION_DUE.replace(hour=10)
+    audit = AuditEntry(
+        audit_id=f"audit-{referral_id}", referral_id=referral_id, episode_id=episode,
+        revision=2, action="escalate", actor_subject="system:carepath-referrals",
+        actor_team="care_coordinator", actor_role="admin", at=at, reason=reason,
+        from_status="requested", to_status="requested", from_business_status="awaiting-triage",
+        to_business_status="overdue-escalated", details=details or {})
+    return EscalationEvent(
+        escalation_id=f"esc-{referral_id}", referral_id=referral_id, episode_id=episode,
+        recommendation_id=f"rec-{referral_id}", step="imaging.mri", team=team, queue=team,
+        priority=priority, status="requested", previous_business_status="awaiting-triage",
+        due_at=ESCALATION_DUE, escalated_at=at, overdue_seconds=3600, notify=notify,
+        audit=audit)
 
 
 def status_event(topic: str, episode: str, seq: int, event_id: str) -> OutboundEvent:
@@ -118,7 +141,9 @@ def status_event(topic: str, episode: str, seq: int, event_id: str) -> OutboundE
 
 def careplan_event(topic: str, episode: str, version: int, event_id: str) -> OutboundEvent:
     env = Envelope.new(event_type=CARE_PLAN_UPDATED, source="/test", event_id=event_id)
-    body = {"episode_id": episode, "version": version, "referrals": {}}
+    now = datetime.now(UTC).isoformat()  # a care plan has its times (CarePlanView)
+    body = {"episode_id": episode, "version": version, "referrals": {}, "created_at": now,
+            "updated_at": now}
     return build_event(topic=topic, key=episode, envelope=env, body=body)
 
 

@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from notify_support import (
     Jobs,
     base_env,
+    escalation_body,
     new_namespace,
     referral_created,
     start_notifications,
@@ -127,9 +128,11 @@ def run(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathF
         topic=topics.referrals, key="ep-m-esc",
         envelope=Envelope.new(event_type=REFERRAL_ESCALATED, source="/test",
                               event_id="esc-m-1"),
-        body={"referral_id": "ref-m-esc", "episode_id": "ep-m-esc", "step": "imaging.mri",
-              "team": "radiology", "priority": "urgent", "notify": ["radiology"],
-              "rationale": "PHQ-9 of 23, radicular pain, prior fusion", "phq9": 23},
+        # clinical free text where an escalation carries text (its audit entry)
+        body=escalation_body("ref-m-esc", "ep-m-esc", "radiology", ["radiology"],
+                             priority="urgent",
+                             reason="PHQ-9 of 23, radicular pain, prior fusion",
+                             details={"phq9": 23}),
     )
 
     async def feed() -> None:
