@@ -10,13 +10,15 @@ indexes the coordinator API and the deadline sweep read follow right after (see 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from carepath_referrals.domain import CarePlan, Referral
+from carepath_referrals.referral_facts import facts_of
 from carepath_runtime.kafka_broker import OutboundEvent, publish_all
+from carepath_runtime.observability.clinical_metrics import ReferralFacts
 from carepath_runtime.redis_client import key as redis_key
 from carepath_runtime.redis_client import tag
 from carepath_runtime.service import Runtime
@@ -89,8 +91,9 @@ class PlanStore:
 
     @property
     def open_index(self) -> str:
-        """Referrals not yet completed or cancelled (the service-level gauges read it)."""
-        return redis_key(self._ns, "referrals", "open")
+        """Hash: referral id -> its compact service-level facts, for the referrals not yet
+        completed or cancelled (the gauges read it without loading any referral)."""
+        return redis_key(self._ns, "referrals", "open-facts")
 
     @property
     def deadline_index(self) -> str:
@@ -129,9 +132,9 @@ class PlanStore:
             writes.sadd(self.team_index(referral.team.value), rid)
             writes.sadd(self.all_index, rid)
             if referral.is_open:
-                writes.sadd(self.open_index, rid)
+                writes.hset(self.open_index, rid, facts_of(referral).encode())
             else:
-                writes.srem(self.open_index, rid)
+                writes.hdel(self.open_index, rid)
             if referral.is_open and referral.started_at is None and (
                 referral.escalated_at is None
             ):
@@ -179,9 +182,10 @@ class PlanStore:
         raws: Any = await self._redis.mget([self.referral_key(episode_id, i) for i in ids])
         return [Referral.model_validate_json(r) for r in raws if r is not None]
 
-    async def open_referrals(self) -> list[Referral]:
-        return [r for r in await self.referrals(await self._members(self.open_index))
-                if r.is_open]
+    async def open_referral_facts(self, chunk: int = 1000) -> AsyncIterator[ReferralFacts]:
+        """The service-level facts of every open referral, read ``chunk`` at a time."""
+        async for _rid, raw in self._redis.hscan_iter(self.open_index, count=chunk):
+            yield ReferralFacts.decode(raw)
 
     async def all_referrals(self) -> list[Referral]:
         return await self.referrals(await self._members(self.all_index))

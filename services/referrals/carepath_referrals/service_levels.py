@@ -12,34 +12,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from carepath_referrals.domain import Referral
-from carepath_referrals.domain.codes import BusinessStatus, TaskStatus
+from carepath_referrals.domain.codes import BusinessStatus
 from carepath_referrals.plan_store import PlanStore
+from carepath_referrals.referral_facts import facts_of
 from carepath_runtime.log import get_logger
 from carepath_runtime.observability.clinical_metrics import (
-    ReferralFacts,
+    OpenTally,
     observe_transition,
     publish_snapshot,
-    snapshot,
 )
 
 log = get_logger(__name__)
-
-_ACCEPTED = frozenset({TaskStatus.ACCEPTED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED})
-
-
-def facts_of(referral: Referral) -> ReferralFacts:
-    return ReferralFacts(
-        team=referral.team.value,
-        step=referral.step,
-        status=referral.business_status.value,
-        priority=referral.priority.value,
-        created_at=referral.created_at,
-        due_at=referral.due_at,
-        accepted=referral.status in _ACCEPTED,
-        started=referral.started_at is not None,
-        open=referral.is_open,
-    )
-
 
 def observe_changes(changes: Iterable[tuple[Referral | None, Referral]],
                     now: datetime | None = None) -> None:
@@ -53,8 +36,12 @@ def observe_changes(changes: Iterable[tuple[Referral | None, Referral]],
 
 
 async def refresh_once(store: PlanStore) -> None:
-    publish_snapshot(snapshot((facts_of(r) for r in await store.open_referrals()),
-                              datetime.now(UTC)))
+    """Recount the open referrals from the store's index of their facts, in chunks: memory
+    and event-loop pauses stay bounded however many referrals are open."""
+    tally = OpenTally(datetime.now(UTC))
+    async for facts in store.open_referral_facts():
+        tally.add(facts)
+    publish_snapshot(tally.snapshot())
 
 
 async def refresh_loop(store: PlanStore, interval_s: float) -> None:
