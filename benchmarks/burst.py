@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from benchmarks.stats import percentile
 from carepath_contracts.episode import parse_episode
 from carepath_pathway.domain import evaluate, get_profile
+from carepath_referrals.plan_store import episode_index_key
 from carepath_testkit.episodes import random_episode
 from carepath_testkit.processes import start_stack
 
@@ -76,7 +77,7 @@ async def _referral_count(redis_url: str, ns: str, episode_ids: list[str]) -> di
     try:
         async with r.pipeline(transaction=False) as pipe:
             for ep in episode_ids:
-                pipe.scard(f"{ns}:referrals:episode:{{{ep}}}")  # the episode hash tag
+                pipe.scard(episode_index_key(ns, ep))
             counts = await pipe.execute()
         return dict(zip(episode_ids, (int(c) for c in counts), strict=True))
     finally:

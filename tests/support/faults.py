@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import redis as redis_sync
 
+from carepath_referrals.plan_store import episode_index_key, referral_key
 from carepath_testkit.episodes import random_episode
 from carepath_testkit.processes import Stack
 from support.episodes import expected_steps
@@ -283,12 +284,12 @@ class Experiment:
             eps = list(self.expected)
             with r.pipeline(transaction=False) as pipe:
                 for ep in eps:
-                    pipe.smembers(f"{ns}:referrals:episode:{{{ep}}}")
+                    pipe.smembers(episode_index_key(ns, ep))
                 members = pipe.execute()
             ids = {ep: sorted(m.decode() for m in ms) for ep, ms in zip(eps, members,
                                                                          strict=True)}
             flat = [i for ep in eps for i in ids[ep]]
-            keys = [f"{ns}:referral:{{{ep}}}:{i}" for ep in eps for i in ids[ep]]
+            keys = [referral_key(ns, ep, i) for ep in eps for i in ids[ep]]
             raws = r.mget(keys) if keys else []
             by_id = {i: json.loads(x) for i, x in zip(flat, raws, strict=True) if x is not None}
             return {ep: [by_id[i] for i in ids[ep] if i in by_id] for ep in eps}

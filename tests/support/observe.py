@@ -13,6 +13,8 @@ import httpx
 import orjson
 import redis
 
+from carepath_referrals.plan_store import episode_index_key, referral_key
+
 
 def sync_redis(redis_url: str) -> Any:
     """A blocking client for tests: Redis Cluster for ``redis+cluster://`` URLs."""
@@ -26,9 +28,8 @@ def sync_redis(redis_url: str) -> Any:
 def referrals_in_redis(redis_url: str, namespace: str, episode_id: str) -> list[dict[str, Any]]:
     r = sync_redis(redis_url)
     try:
-        tagged = "{" + episode_id + "}"
-        ids = sorted(m.decode() for m in r.smembers(f"{namespace}:referrals:episode:{tagged}"))
-        raws = r.mget([f"{namespace}:referral:{tagged}:{i}" for i in ids]) if ids else []
+        ids = sorted(m.decode() for m in r.smembers(episode_index_key(namespace, episode_id)))
+        raws = r.mget([referral_key(namespace, episode_id, i) for i in ids]) if ids else []
         return [orjson.loads(x) for x in raws if x is not None]
     finally:
         r.close()

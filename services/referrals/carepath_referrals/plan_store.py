@@ -35,6 +35,16 @@ PlanFold = Callable[[CarePlan | None], tuple[CarePlan, list[OutboundEvent]]]
 ChangesObserver = Callable[[list[tuple[Referral | None, Referral]]], None]
 
 
+def referral_key(namespace: str, episode_id: str, referral_id: str) -> str:
+    """A referral's document, under its episode's hash tag (the plan's Redis Cluster slot)."""
+    return redis_key(namespace, "referral", tag(episode_id), referral_id)
+
+
+def episode_index_key(namespace: str, episode_id: str) -> str:
+    """Set: the ids of an episode's referrals, under the episode's hash tag."""
+    return redis_key(namespace, "referrals", "episode", tag(episode_id))
+
+
 def changed_referrals(before: CarePlan | None, after: CarePlan) -> list[Referral]:
     """The referrals of ``after`` that are new or have a new revision since ``before``."""
     old = before.referrals if before is not None else {}
@@ -72,10 +82,10 @@ class PlanStore:
         return self._runtime.redis
 
     def referral_key(self, episode_id: str, referral_id: str) -> str:
-        return redis_key(self._ns, "referral", tag(episode_id), referral_id)
+        return referral_key(self._ns, episode_id, referral_id)
 
     def episode_index(self, episode_id: str) -> str:
-        return redis_key(self._ns, "referrals", "episode", tag(episode_id))
+        return episode_index_key(self._ns, episode_id)
 
     @property
     def episode_of(self) -> str:
