@@ -6,12 +6,19 @@ the delivery job, so a repeated attempt is recognisable as the same message.
 
 SMTP answers map to the retry policy: 2xx delivered; 4xx (transient) and no answer
 (connection refused, timeout) retry; 5xx (e.g. unknown mailbox) is permanent.
+
+The sessions run on threads of their own (at most :data:`SMTP_THREADS` at a time), not on the
+event loop's default executor: a mail server that hangs until the timeout then holds only mail
+threads, never the resolver threads the webhook destination guard needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import smtplib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -21,6 +28,16 @@ import orjson
 
 from carepath_notifications.domain.attempts import AttemptResult
 from carepath_notifications.domain.email_render import render_email
+
+SMTP_THREADS = 16
+_executor: ThreadPoolExecutor | None = None
+
+
+def _smtp_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=SMTP_THREADS, thread_name_prefix="notify-smtp")
+    return _executor
 
 
 @dataclass(frozen=True)
@@ -73,4 +90,5 @@ def _answer(code: int, what: str) -> AttemptResult:
 
 async def send_email(config: SmtpConfig, to: str, msg_id: str, notice: bytes) -> AttemptResult:
     msg = build_message(config, to, msg_id, notice)
-    return await asyncio.to_thread(_send_blocking, config, msg)
+    call = functools.partial(contextvars.copy_context().run, _send_blocking, config, msg)
+    return await asyncio.get_running_loop().run_in_executor(_smtp_executor(), call)

@@ -18,7 +18,8 @@ renews its leases while it works, and the reaper puts the jobs of a dead owner (
 lease) back on the due set. Completing records the attempt, moves the job to delivered (with
 a TTL: the dedup ledger), back to due (retry) or to dead, appends its events to the outbox in
 the same step, and may claim the endpoint's next due job at once (so one endpoint's queue
-drains without a round trip through the dispatcher).
+drains without a round trip through the dispatcher). Several completions go in one call
+(:meth:`JobQueue.complete_many`), each applied as it would be alone.
 
 Redis Cluster: every key of the queue carries the one hash tag ``{<namespace>:notify}``, so
 the whole queue lives in one slot and every script, which computes job and endpoint keys from
@@ -114,57 +115,69 @@ local first = redis.call('ZRANGE', P..':ready', 0, 0, 'WITHSCORES')
 return {out, first[2] or ''}
 """
 
-# ARGV: P, limit, id, owner, kind, now, attempt, next_ms, status, error, ttl, reason,
-#       chain_lease_until ('' = no chain), n_events, events...
+# ARGV: P, limit, ttl, n, then per completion: id, owner, kind, now, attempt, next_ms,
+#       status, error, reason, chain_lease_until ('' = no chain), n_events, events...
+# Returns one {applied, next job or {}} per completion, in order. Several completions (the
+# attempts that finished while the previous call was on its way) share one round trip; each
+# is applied exactly as it would be alone, one after the other.
 _COMPLETE = _PRELUDE + """
-local id, owner, kind, now = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local attempt, next_ms, status_code, err = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local ttl, reason, chain_lease = tonumber(ARGV[11]), ARGV[12], ARGV[13]
-local n_events = tonumber(ARGV[14])
-local jk = P..':job:'..id
-if redis.call('EXISTS', jk) == 0 then return {0, {}} end
-local ep = redis.call('HGET', jk, 'ep')
-local status = redis.call('HGET', jk, 'status')
-local holder = redis.call('HGET', jk, 'owner')
-local applied = 0
-if kind == 'delivered' then
-  if status ~= 'delivered' then
-    redis.call('HSET', jk, 'status', 'delivered', 'attempts', attempt, 'last_status', status_code,
-               'last_error', '', 'delivered_ms', now, 'owner', '')
-    redis.call('ZREM', P..':due:'..ep, id)
+local ttl = tonumber(ARGV[3])
+local function complete_one(id, owner, kind, now, attempt, next_ms, status_code, err, reason,
+                            chain_lease, first_event, n_events)
+  local jk = P..':job:'..id
+  if redis.call('EXISTS', jk) == 0 then return {0, {}} end
+  local ep = redis.call('HGET', jk, 'ep')
+  local status = redis.call('HGET', jk, 'status')
+  local holder = redis.call('HGET', jk, 'owner')
+  local applied = 0
+  if kind == 'delivered' then
+    if status ~= 'delivered' then
+      redis.call('HSET', jk, 'status', 'delivered', 'attempts', attempt,
+                 'last_status', status_code, 'last_error', '', 'delivered_ms', now, 'owner', '')
+      redis.call('ZREM', P..':due:'..ep, id)
+      redis.call('ZREM', P..':inflight:'..ep, id)
+      redis.call('ZREM', P..':leases', id)
+      redis.call('ZREM', P..':dead', id)
+      redis.call('EXPIRE', jk, ttl)
+      applied = 1
+    end
+  elseif status == 'inflight' and holder == owner then
     redis.call('ZREM', P..':inflight:'..ep, id)
     redis.call('ZREM', P..':leases', id)
-    redis.call('ZREM', P..':dead', id)
-    redis.call('EXPIRE', jk, ttl)
+    redis.call('HSET', jk, 'attempts', attempt, 'last_status', status_code, 'last_error', err,
+               'owner', '')
+    if kind == 'retry' then
+      redis.call('HSET', jk, 'status', 'pending', 'next_ms', next_ms)
+      redis.call('ZADD', P..':due:'..ep, next_ms, id)
+    else
+      redis.call('HSET', jk, 'status', 'dead', 'dead_ms', now, 'dead_reason', reason)
+      redis.call('ZADD', P..':dead', now, id)
+    end
     applied = 1
   end
-elseif status == 'inflight' and holder == owner then
-  redis.call('ZREM', P..':inflight:'..ep, id)
-  redis.call('ZREM', P..':leases', id)
-  redis.call('HSET', jk, 'attempts', attempt, 'last_status', status_code, 'last_error', err,
-             'owner', '')
-  if kind == 'retry' then
-    redis.call('HSET', jk, 'status', 'pending', 'next_ms', next_ms)
-    redis.call('ZADD', P..':due:'..ep, next_ms, id)
-  else
-    redis.call('HSET', jk, 'status', 'dead', 'dead_ms', now, 'dead_reason', reason)
-    redis.call('ZADD', P..':dead', now, id)
+  if applied == 1 and n_events > 0 then
+    redis.call('RPUSH', P..':outbox', unpack(ARGV, first_event, first_event + n_events - 1))
   end
-  applied = 1
-end
-if applied == 1 and n_events > 0 then
-  redis.call('RPUSH', P..':outbox', unpack(ARGV, 15, 14 + n_events))
-end
-refresh(ep)
-local nxt = {}
-if chain_lease ~= '' and LIMIT - redis.call('ZCARD', P..':inflight:'..ep) > 0 then
-  local ids = redis.call('ZRANGEBYSCORE', P..':due:'..ep, '-inf', now, 'LIMIT', 0, 1)
-  if #ids == 1 and redis.call('EXISTS', P..':job:'..ids[1]) == 1 then
-    nxt = claim_one(ep, ids[1], chain_lease, owner)
-    refresh(ep)
+  refresh(ep)
+  local nxt = {}
+  if chain_lease ~= '' and LIMIT - redis.call('ZCARD', P..':inflight:'..ep) > 0 then
+    local ids = redis.call('ZRANGEBYSCORE', P..':due:'..ep, '-inf', now, 'LIMIT', 0, 1)
+    if #ids == 1 and redis.call('EXISTS', P..':job:'..ids[1]) == 1 then
+      nxt = claim_one(ep, ids[1], chain_lease, owner)
+      refresh(ep)
+    end
   end
+  return {applied, nxt}
 end
-return {applied, nxt}
+local out, i = {}, 5
+for _ = 1, tonumber(ARGV[4]) do
+  local n_events = tonumber(ARGV[i + 10])
+  out[#out + 1] = complete_one(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                               ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
+                               ARGV[i + 9], i + 11, n_events)
+  i = i + 11 + n_events
+end
+return out
 """
 
 # ARGV: P, limit, lease_until, owner, ids...
@@ -264,6 +277,36 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class CompletionRequest:
+    """One attempt's outcome to record (:meth:`JobQueue.complete_many`): ``kind`` is
+    ``delivered``, ``retry`` (due again at ``next_ms``) or ``dead``; ``events`` go to the
+    outbox in the same step; with ``chain_lease_until_ms``, the endpoint's next due job is
+    claimed for ``owner`` under that lease."""
+
+    job: DeliveryJob
+    owner: str
+    kind: str
+    now_ms: int
+    attempt: int
+    next_ms: int = 0
+    status_code: int | None = None
+    error: str | None = None
+    reason: str | None = None
+    events: Sequence[OutboundEvent] = ()
+    chain_lease_until_ms: int | None = None
+
+    def args(self) -> list[Any]:
+        payloads = [orjson.dumps(e.to_json()) for e in self.events]
+        return [
+            self.job.id, self.owner, self.kind, self.now_ms, self.attempt, self.next_ms,
+            "" if self.status_code is None else self.status_code, (self.error or "")[:500],
+            (self.reason or "")[:500],
+            "" if self.chain_lease_until_ms is None else self.chain_lease_until_ms,
+            len(payloads), *payloads,
+        ]
+
+
+@dataclass(frozen=True)
 class Claimed:
     """What :meth:`JobQueue.claim_due` leased, and when the earliest endpoint that is ready
     (a due job and a free slot) has its next job due (ms; None when none is ready)."""
@@ -350,20 +393,26 @@ class JobQueue:
         events: Sequence[OutboundEvent] = (),
         chain_lease_until_ms: int | None = None,
     ) -> Completion:
-        payloads = [orjson.dumps(e.to_json()) for e in events]
-        raw: Any = await self._scripts["complete"](
-            keys=self._route,
-            args=[
-                *self._base(), job.id, owner, kind, now_ms, attempt, next_ms,
-                "" if status_code is None else status_code, (error or "")[:500],
-                DELIVERED_TTL_S, (reason or "")[:500],
-                "" if chain_lease_until_ms is None else chain_lease_until_ms,
-                len(payloads), *payloads,
-            ]
-        )
-        applied, nxt = raw
-        return Completion(bool(int(applied)),
-                          DeliveryJob.from_fields(_pairs(nxt)) if nxt else None)
+        [done] = await self.complete_many([CompletionRequest(
+            job, owner, kind, now_ms, attempt, next_ms, status_code, error, reason, events,
+            chain_lease_until_ms,
+        )])
+        return done
+
+    async def complete_many(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
+        """Record several attempts in one atomic step (one round trip), in order; one
+        :class:`Completion` each. A job another owner holds now (its lease ran out and it was
+        claimed again) is left alone (``applied`` false), except a delivery, which always
+        counts: the receiver has the notice."""
+        if not requests:
+            return []
+        args: list[Any] = [*self._base(), DELIVERED_TTL_S, len(requests)]
+        for request in requests:
+            args.extend(request.args())
+        raw: Any = await self._scripts["complete"](keys=self._route, args=args)
+        return [Completion(bool(int(applied)),
+                           DeliveryJob.from_fields(_pairs(nxt)) if nxt else None)
+                for applied, nxt in raw]
 
     async def renew(self, job_ids: Sequence[str], owner: str, lease_until_ms: int) -> int:
         if not job_ids:

@@ -13,11 +13,16 @@ service had with httpx:
   only (no HTTP/2);
 * the answer's body read up to ``max_body`` bytes; a longer one is cut short and its
   connection closed rather than reused;
-* idle connections kept per origin for ``keepalive_s`` (shorter than common server idle
-  timeouts); one that the server closed meanwhile is not reused, and a reused connection that
-  fails before any byte of an answer (the server closed it as we sent) is retried once on a
-  fresh one. That may repeat a notice the endpoint did receive, which at-least-once delivery
-  allows anyway: the repeat carries the same ``webhook-id``.
+* idle connections kept per (scheme, host, port, address connected to) for ``keepalive_s``
+  (shorter than common server idle timeouts), at most ``max_idle`` in all (the expired ones,
+  then the oldest, make room); one that the server closed meanwhile is not reused, and a
+  reused connection that fails before any byte of an answer (the server closed it as we sent)
+  is retried once on a fresh one. That may repeat a notice the endpoint did receive, which
+  at-least-once delivery allows anyway: the repeat carries the same ``webhook-id``.
+* the caller (:func:`~.webhook_sender.send_webhook`) runs the destination guard before every
+  request and passes the address it checked: a kept connection is reused only for the same
+  host *and* that address, and every new connection goes to it. A name that resolves
+  elsewhere now gets a new connection to the new (checked) address; the old one idles out.
 
 When the environment configures an HTTP proxy (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``),
 :func:`make_webhook_client` returns :class:`HttpxWebhookClient` instead, which goes through

@@ -1,12 +1,15 @@
 """The delivery worker: claims due jobs, sends them concurrently, records each outcome.
 
-One dispatcher loop claims due jobs (at most ``max_inflight`` held by this process, at most
-the endpoint limit in flight per endpoint across all processes) and runs each in its own task.
-A task sends, asks the pure :func:`decide` what follows, and completes the job in one Redis
-step that also queues the attempt's events and, when the endpoint has more due jobs, claims
-the next one, so a busy endpoint drains without waiting for the dispatcher. A slow or failing
+One dispatcher loop claims due jobs in batches (at most ``max_inflight`` held by this
+process, at most the endpoint limit in flight per endpoint across all processes) and runs each
+in its own task. A task sends, asks the pure :func:`decide` what follows, and completes the job
+in one Redis step that also queues the attempt's events and, when the endpoint has more due
+jobs, claims the next one, so a busy endpoint drains without waiting for the dispatcher. The
+completions of attempts that finish together share that step (:class:`CompletionBatcher`:
+one script call, one round trip, for every outcome ready meanwhile). A slow or failing
 endpoint only ever occupies its own slots: other endpoints' jobs are claimed and sent
-meanwhile, and nothing here holds a Kafka partition.
+meanwhile, a task that ends while every slot was taken wakes the dispatcher for its slot, and
+nothing here holds a Kafka partition.
 
 The claim itself reports when the next job is due, so an idle dispatcher sleeps until then
 (or the poll interval, or a wake-up from the consumer) without a round trip of its own.
@@ -17,9 +20,9 @@ Beside it: a lease renewer (our claimed jobs stay ours while we work on them), a
 of a worker that died return to the due set when their lease runs out) and the outbox flusher
 (attempt events to Kafka, at least once, with deterministic ids).
 
-A crash between a receiver's 2xx and the completion repeats that one notice after the lease,
-with the same ``webhook-id``: with the default endpoint limit of 1, at most one repeat per
-endpoint.
+A crash between a receiver's 2xx and the completion repeats that notice after the lease,
+with the same ``webhook-id``: at most as many per endpoint as its limit allows in flight (one
+with the default limit of 1).
 
 Redis being away is waited out, never counted (:mod:`carepath_runtime.transient`): a job whose
 send went through is completed by retrying the completion until Redis takes it (its lease is
@@ -43,11 +46,12 @@ from faststream.kafka import KafkaBroker
 
 from carepath_contracts.topics import Topics
 from carepath_notifications.attempt_events import attempt_events
+from carepath_notifications.completion_batcher import CompletionBatcher
 from carepath_notifications.domain.attempts import AttemptResult, decide
 from carepath_notifications.domain.jobs import DeliveryJob
 from carepath_notifications.domain.retry_policy import RetryPolicy
 from carepath_notifications.domain.subscriptions import Subscription
-from carepath_notifications.job_queue import JobQueue, decode_outbox_entry
+from carepath_notifications.job_queue import CompletionRequest, JobQueue, decode_outbox_entry
 from carepath_notifications.subscription_store import SubscriptionStore
 from carepath_runtime.dependency_health import DependencyHealth
 from carepath_runtime.error_text import describe
@@ -133,6 +137,10 @@ class DeliveryWorker:
         self._closed = False  # background loops end
         self._closing = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._full = False  # the dispatcher waits because every slot is taken
+        # Outcomes that finish together are recorded together: one round trip per batch.
+        self.completions = CompletionBatcher(queue.complete_many,
+                                             max_batch=max(1, self.config.max_inflight))
         self.delivered = 0  # counters for logs and tests; not patient data
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -213,7 +221,9 @@ class DeliveryWorker:
             wait = min(wait, max(0.0, (next_due - now_ms()) / 1000))
         if len(self._tasks) >= self.config.max_inflight:
             wait = self.config.poll_s
+            self._full = True
         await _wait(self._wake, wait)
+        self._full = False
 
     async def _claim(self) -> tuple[int, int | None]:
         """Claim what is due and start it; return how many, and when the next one is due."""
@@ -225,8 +235,14 @@ class DeliveryWorker:
             self._held.add(job.id)
             task = asyncio.create_task(self._run(job))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._task_done)
         return len(claimed.jobs), claimed.next_due_ms
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._full:  # a slot is free: claim for it now, not at the next poll
+            self._full = False
+            self._wake.set()
 
     async def _renew_loop(self) -> None:
         while not self._closed:
@@ -338,13 +354,13 @@ class DeliveryWorker:
         try:
             while True:
                 try:
-                    done = await self.queue.complete(
+                    done = await self.completions.complete(CompletionRequest(
                         job, owner=self.owner, kind=decision.kind, now_ms=now,
                         attempt=attempt, next_ms=now + int(decision.delay_s * 1000),
                         status_code=result.status_code, error=result.error,
                         reason=decision.reason, events=events,
                         chain_lease_until_ms=self._lease_until() if chain else None,
-                    )
+                    ))
                     break
                 except asyncio.CancelledError:
                     raise
