@@ -6,16 +6,17 @@ Before the service module is imported, the shared seams every handler goes throu
 wrapped with wall-clock timers:
 
 * ``decode``: ``Envelope.from_headers`` + ``parse_body`` (CloudEvents headers, body model);
-* ``handler``: the service's handler, in full, with the change it returns applied and
-  published (``carepath_runtime.consumer.handle``); inside it
-  * ``state_store``: ``StateStore.apply`` (Redis WATCH/GET/MULTI/EXEC round trips + fold),
-  * ``fold``: the pure fold inside it (domain logic, models, building outbound events),
-  * ``publish_all``: the awaited ``acks=all`` publishes of the outbound events,
-  * ``webhook``: the signed HTTP call (notifications);
+* ``handler``: the service's handler of one record (``carepath_runtime.consumer.run_handler``:
+  its own effect, or deciding the change to apply);
+* ``state_store``: ``StateStore.apply_many``, a batch of changes (Redis WATCH/MGET/MULTI/EXEC
+  round trips + folds); inside it ``fold``, each change's pure fold (domain logic, models,
+  building outbound events);
+* ``publish_all``: the awaited ``acks=all`` publishes of a batch's outbound events;
+* ``webhook``: the signed HTTP call (notifications);
 * ``commit``: marking a message done for the offset commit (per message it is the commit
   itself; with the batching ``Committer`` it includes a flush when one is due);
   ``commit_flush``: the batched OffsetCommit round trips; ``mark_published``: the state
-  store's published marker;
+  store's published markers of a batch;
 * ``cycle``: the time from one handler start to the next (gaps over 1 s left out). On a hop
   with a backlog this is the full cost of one message, FastStream and aiokafka included; on
   a hop that outruns its input it includes waiting for the next message.
@@ -144,24 +145,17 @@ def install() -> None:
         _wrap(committer, "done", "commit")
         _wrap(committer, "flush", "commit_flush")
     _wrap(broker_module, "publish_all", "publish_all")
-    _wrap(store_class, "mark_published", "mark_published")
+    _wrap(store_class, "mark_published_many", "mark_published")
+    _wrap(store_class, "apply_many", "state_store")
+    _wrap(store_class, "run_fold", "fold")
 
-    original_apply = store_class.apply
+    inner = timed_async("handler", consumer.run_handler)
 
-    async def apply(self: Any, key: str, input_id: str, fold: Any, *args: Any,
-                    **kwargs: Any) -> Any:
-        return await original_apply(self, key, input_id, timed_sync("fold", fold),
-                                    *args, **kwargs)
-
-    store_class.apply = timed_async("state_store", apply)
-
-    inner = timed_async("handler", consumer.handle)
-
-    async def counted(*args: Any, **kwargs: Any) -> None:
+    async def counted(*args: Any, **kwargs: Any) -> Any:
         SECTIONS.handler_started()
-        await inner(*args, **kwargs)
+        return await inner(*args, **kwargs)
 
-    consumer.handle = counted
+    consumer.run_handler = counted
 
     try:
         from carepath_notifications import webhook_sender

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from carepath_contracts.envelope import Envelope
 from carepath_contracts.events import BODY_MODELS, dump_body
 from carepath_contracts.topics import max_message_bytes
 from carepath_runtime.observability.metrics import REGISTRY
-from carepath_runtime.observability.tracing import kafka_telemetry
+from carepath_runtime.observability.tracing import kafka_telemetry, within
 from carepath_runtime.producer_reset import is_fatal_producer_error, schedule_reset
 from carepath_runtime.settings import Settings
 from carepath_runtime.transport_security import kafka_broker_security
@@ -145,28 +146,31 @@ async def publish(broker: KafkaBroker, event: OutboundEvent) -> None:
         raise
 
 
-async def publish_all(broker: KafkaBroker, events: list[OutboundEvent]) -> None:
+async def publish_all(broker: KafkaBroker, events: list[OutboundEvent],
+                      spans: Sequence[Any] | None = None) -> None:
     """Send every event, then wait until the broker has all of them (acks=all).
 
     Records are handed to the producer in order; the idempotent producer keeps that order
     per partition, retries included, so per-key order holds. Returning means every record
-    is durable, which is what a consumer waits for before it commits.
+    is durable, which is what a consumer waits for before it commits. ``spans``: per event,
+    the span of the record that caused it (its trace continues in the event's headers).
     """
     if len(events) == 1:
-        await publish(broker, events[0])
+        with within(spans[0] if spans else None):
+            await publish(broker, events[0])
         return
     try:
-        pending = [
-            await broker.publish(
-                event.value,
-                event.topic,
-                key=event.key.encode(),
-                headers=event.headers,
-                correlation_id=event.headers.get("ce_correlationid"),
-                no_confirm=True,
-            )
-            for event in events
-        ]
+        pending = []
+        for i, event in enumerate(events):
+            with within(spans[i] if spans else None):
+                pending.append(await broker.publish(
+                    event.value,
+                    event.topic,
+                    key=event.key.encode(),
+                    headers=event.headers,
+                    correlation_id=event.headers.get("ce_correlationid"),
+                    no_confirm=True,
+                ))
         # (FastStream's in-memory test broker delivers at once and returns no future.)
         await asyncio.gather(*(p for p in pending if inspect.isawaitable(p)))
     except Exception as exc:

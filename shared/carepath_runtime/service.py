@@ -125,8 +125,8 @@ def subscribe(
     event_types: Iterable[str] | None = None,
 ) -> SubscriptionSpec:
     """A reliable subscriber of ``handlers`` (body model -> handler) configured from
-    settings: retry cap, backoff, batched commits. ``group`` is the service's name for it
-    (namespaced here). Its spec is recorded on the runtime and returned."""
+    settings: retry cap, backoff, batch size, batched commits. ``group`` is the service's
+    name for it (namespaced here). Its spec is recorded on the runtime and returned."""
     spec = SubscriptionSpec.of(topic=topic, group=runtime.topics.group(group),
                                dlq_topic=dlq_topic, handlers=handlers,
                                retry=runtime.retry_config(), event_types=event_types)
@@ -139,6 +139,7 @@ def subscribe(
         committer=make_committer(runtime),
         health=runtime.health,
         session_timeout_ms=runtime.settings.carepath_kafka_session_timeout_ms,
+        batch_max_records=runtime.settings.carepath_batch_max_records,
     )
     return spec
 

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     # Offsets are committed after the effect, in batches of this many records or this age.
     carepath_commit_every: int = Field(default=100, ge=1)
     carepath_commit_interval_ms: int = Field(default=200, ge=0)
+    # A consumer takes up to this many records per poll (a batch of one never waits for
+    # more); each partition's share is folded, written and published together.
+    carepath_batch_max_records: int = Field(default=200, ge=1, le=10000)
     carepath_pathway_profile: str = Field(default="seed")
     carepath_webhook_url: str | None = Field(default=None)
     # No default: a secret in the repository would let anyone forge the default webhook's

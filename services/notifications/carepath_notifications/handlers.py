@@ -9,6 +9,7 @@ never delays other endpoints or other patients.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,11 +36,18 @@ log = get_logger(__name__)
 def make_handler(
     store: SubscriptionStore, queue: JobQueue, on_enqueued: Callable[[], None]
 ) -> Callable[[Delivery[Any]], Awaitable[None]]:
+    # Partitions are handled concurrently. The store lets a caller read its cached copy
+    # while another refreshes it, and before the first load that copy is empty: one reader
+    # at a time, so none sees the cache before it was loaded (an event would match nobody).
+    reading = asyncio.Lock()
+
     async def handle(delivery: Delivery[Any]) -> None:
         envelope = delivery.envelope
         # Which subscriptions want this type at all (cached per type): an event nobody
         # wants (most care-plan and status events) ends here, before its body is touched.
-        wanted = (await store.current()).for_type(envelope.type)
+        async with reading:
+            subscriptions = await store.current()
+        wanted = subscriptions.for_type(envelope.type)
         if not wanted:
             return
         body = delivery.body

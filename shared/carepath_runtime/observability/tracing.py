@@ -9,6 +9,12 @@ record headers beside the CloudEvents ``ce_*`` attributes and parents each ``pro
 it. Carepath's attribute provider drops the record key (an episode id) from span attributes and
 adds the current messaging semantic-convention names; the consumer adds
 ``messaging.consumer.group.name`` (the middleware does not know the group).
+
+Consumers take records in batches; FastStream's span of a batch starts a trace of its own
+(linked to the records'), so the consumer gives each record its own ``<topic> process`` span
+(:func:`record_span`), parented on the record's ``traceparent``, and makes it current while
+the record's handler runs and while its outbound events are published (:func:`within`):
+each event's ``traceparent`` continues the trace of the record that caused it.
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ from faststream.kafka.opentelemetry.provider import (
     KafkaTelemetrySettingsProvider,
 )
 from faststream.opentelemetry.middleware import TelemetryMiddleware
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.semconv.trace import SpanAttributes
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _KEY_ATTRS = (SpanAttributes.MESSAGING_KAFKA_MESSAGE_KEY,)
+_TRACE_PROPAGATOR = TraceContextTextMapPropagator()
 _configured: dict[str, Any] = {}
 
 
@@ -138,3 +147,42 @@ def continued_span(name: str, traceparent: str, attributes: Mapping[str, str]) -
     with tracer.start_as_current_span(name, context=ctx, kind=trace.SpanKind.CLIENT,
                                       attributes=dict(attributes)):
         yield
+
+
+def record_span(*, topic: str, partition: int, offset: int, timestamp: int, group: str,
+                headers: Mapping[str, str]) -> trace.Span | None:
+    """The ``process`` span of one consumed record, parented on its ``traceparent`` (None
+    when tracing is off). The caller ends it. No attribute names the record key."""
+    provider = _configured.get("provider")
+    if provider is None or not tracing_enabled():
+        return None
+    tracer = trace.get_tracer("carepath", tracer_provider=provider)
+    return tracer.start_span(
+        f"{topic} process",
+        context=_TRACE_PROPAGATOR.extract(headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.destination.partition.id": str(partition),
+            "messaging.kafka.offset": offset,
+            "messaging.message.id": f"{offset}-{timestamp}",
+            "messaging.operation": "process",
+            "messaging.operation.name": "process",
+            "messaging.operation.type": "process",
+            "messaging.consumer.group.name": group,
+        },
+    )
+
+
+@contextmanager
+def within(span: trace.Span | None) -> Iterator[None]:
+    """Make ``span`` the current span (nothing when None)."""
+    if span is None:
+        yield
+        return
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
