@@ -67,9 +67,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
@@ -80,23 +79,25 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
 from carepath_contracts.envelope import Envelope, EnvelopeError
 from carepath_contracts.events import UnknownEventType, parse_body
 from carepath_runtime import kafka_broker
+from carepath_runtime.committer import Committer
+from carepath_runtime.dead_letters import dead_letter
 from carepath_runtime.dependency_health import DependencyHealth
-from carepath_runtime.error_text import describe, scrub
+from carepath_runtime.error_text import describe
+from carepath_runtime.failures import (
+    AttemptCounter,
+    PermanentError,
+    blame,
+    transient_delay,
+    until_done,
+)
 from carepath_runtime.kafka_broker import OutboundEvent
 from carepath_runtime.log import get_logger
-from carepath_runtime.observability.metrics import (
-    DEAD_LETTERS,
-    HANDLER_SECONDS,
-    RETRIES,
-    service_name,
-)
+from carepath_runtime.observability.metrics import HANDLER_SECONDS, RETRIES, service_name
 from carepath_runtime.observability.tracing import record_span, within
-from carepath_runtime.redis_client import key as redis_key
 from carepath_runtime.state_store import BatchOutcome, Change, StateStore, publish_outcomes
 from carepath_runtime.subscription import (
     Delivery,
@@ -124,207 +125,6 @@ POLL_TIMEOUT_MS = 1000
 
 class MissingKey(ValueError):
     """A record without a key: every Carepath event is keyed (episode id, delivery job)."""
-
-
-class PermanentError(Exception):
-    """An input that no retry can fix (e.g. an outcome for an unknown episode).
-
-    Raised by a handler, it sends the record to the dead-letter topic at once.
-    """
-
-
-def transient_delay(tries: int, retry: RetryConfig) -> float:
-    """Seconds before the ``tries``-th retry of a dependency outage (capped exponential)."""
-    ms: int = retry.transient_backoff_ms * 2 ** min(max(tries - 1, 0), 20)
-    return float(min(ms, retry.transient_max_backoff_ms)) / 1000
-
-
-def blame(exc: BaseException, health: DependencyHealth | None) -> str | None:
-    """The dependency to wait for, or None when the failure is to be counted.
-
-    A transient error names its dependency. Any other failure while a dependency is known to
-    be down is blamed on that dependency too: only failures while everything is healthy
-    count toward the dead-letter cap.
-    """
-    dep = transient_dependency(exc)
-    if dep is not None:
-        return dep
-    if health is not None and not health.all_up():
-        down = [n for n in health.state if not health.is_up(n)]
-        return down[0] if down else None
-    return None
-
-
-async def until_done(
-    what: str,
-    fn: Callable[[], Awaitable[Any]],
-    *,
-    retry: RetryConfig,
-    health: DependencyHealth | None,
-    give_up: Callable[[], bool] | None = None,
-) -> bool:
-    """Run ``fn`` until it succeeds, waiting out transient failures; False if told to give
-    up (the service is stopping). Any other failure is raised."""
-    tries = 0
-    while True:
-        try:
-            await fn()
-            return True
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            dep = transient_dependency(exc)
-            if dep is None:
-                raise
-            tries += 1
-            if health is not None:
-                health.report_down(dep, describe(exc, 200))
-            if tries == 1 or tries % 20 == 0:
-                log.warning("waiting_for_dependency", what=what, dependency=dep,
-                            error=describe(exc, 200), tries=tries)
-            if (give_up is not None and give_up()) or (health is not None and health.stopping):
-                return False
-            await asyncio.sleep(transient_delay(tries, retry))
-
-
-class AttemptCounter:
-    """Failure counts per record, in Redis when it answers, in memory otherwise."""
-
-    def __init__(self, redis: aioredis.Redis, namespace: str, group: str) -> None:
-        self._redis = redis
-        self._ns = namespace
-        self._group = group
-        self._local: dict[str, int] = {}
-        self._failed: set[str] = set()
-
-    def _key(self, topic: str, partition: int, offset: int) -> str:
-        return redis_key(self._ns, "attempts", self._group, topic, str(partition), str(offset))
-
-    async def fail(self, topic: str, partition: int, offset: int) -> int:
-        k = self._key(topic, partition, offset)
-        self._failed.add(k)
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(k)
-                pipe.expire(k, 86400)
-                count, _ = await pipe.execute()
-            return int(count)
-        except RedisError:
-            self._local[k] = self._local.get(k, 0) + 1
-            return self._local[k]
-
-    async def succeeded(self, topic: str, partition: int, offset: int) -> None:
-        """Forget a record's failures once it went through (only those that failed here)."""
-        if self._key(topic, partition, offset) in self._failed:
-            await self.clear(topic, partition, offset)
-
-    async def clear(self, topic: str, partition: int, offset: int) -> None:
-        k = self._key(topic, partition, offset)
-        self._failed.discard(k)
-        self._local.pop(k, None)
-        with contextlib.suppress(RedisError):
-            await self._redis.delete(k)
-
-
-def _record(msg: Any) -> Any:
-    return msg.raw_message
-
-
-async def dead_letter(
-    broker: KafkaBroker,
-    dlq_topic: str,
-    msg: Any,
-    *,
-    group: str,
-    kind: str,
-    cause: str,
-    attempts: int,
-) -> None:
-    record = _record(msg)
-    headers = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in msg.headers.items()}
-    cause = scrub(cause)
-    headers.update(
-        {
-            "dlq_kind": kind,
-            "dlq_cause": cause[:2000],
-            "dlq_group": group,
-            "dlq_original_topic": record.topic,
-            "dlq_original_partition": str(record.partition),
-            "dlq_original_offset": str(record.offset),
-            "dlq_attempts": str(attempts),
-            "dlq_failed_at": datetime.now(UTC).isoformat(),
-        }
-    )
-    await broker.publish(record.value or b"", dlq_topic, key=record.key, headers=headers)
-    DEAD_LETTERS.labels(service_name(), group, kind).inc()
-    log.warning(
-        "dead_lettered",
-        kind=kind,
-        cause=cause[:300],
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        attempts=attempts,
-    )
-
-
-class Committer:
-    """Commits processed offsets in batches, never past an unfinished record.
-
-    A record's offset is marked only after its effect is durable (or it was dead-lettered),
-    and commits name those offsets explicitly, so a commit can never cover a record still
-    in flight. Committing every ``every`` records or ``interval_s`` seconds instead of per
-    record removes a broker round trip from each record; a crash re-delivers at most the
-    uncommitted tail, which the idempotent handlers absorb.
-    """
-
-    def __init__(self, every: int, interval_s: float) -> None:
-        self.every = max(1, every)
-        self.interval_s = interval_s
-        self._pending: dict[TopicPartition, int] = {}
-        self._count = 0
-        self._last = time.monotonic()
-        self._consumer: Any = None
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-
-    async def done(self, consumer: Any, tp: TopicPartition, next_offset: int,
-                   count: int = 1) -> None:
-        """Mark ``tp`` processed up to ``next_offset`` (``count`` records); commit now if
-        the batch is full, or soon."""
-        self._consumer = consumer
-        self._pending[tp] = max(next_offset, self._pending.get(tp, 0))
-        self._count += count
-        if self.every == 1 or self._count >= self.every:
-            await self.flush()  # a full batch: commit before taking more (backpressure)
-        elif self._task is None or self._task.done():
-            # Commit in the background: explicit offsets of processed records are safe to
-            # commit at any time, and the next record need not wait for the round trip.
-            due = max(0.0, self.interval_s - (time.monotonic() - self._last))
-            self._task = asyncio.create_task(self._flush_later(due))
-
-    async def _flush_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self.flush()
-
-    async def flush(self) -> None:
-        async with self._lock:
-            if not self._pending or self._consumer is None:
-                return
-            offsets, self._pending = self._pending, {}
-            self._count = 0
-            self._last = time.monotonic()
-            assignment = getattr(self._consumer, "assignment", None)
-            if assignment is None:  # FastStream's in-memory test consumer: nothing to commit
-                return
-            try:
-                assigned = assignment()
-                # Partitions revoked meanwhile are their new owner's to commit.
-                mine = {tp: off for tp, off in offsets.items() if tp in assigned}
-                if mine:
-                    await self._consumer.commit(mine)
-            except Exception as exc:  # rebalance, coordinator moved: redelivery is safe
-                log.warning("commit_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 async def raw_decoder(msg: Any) -> Any:
