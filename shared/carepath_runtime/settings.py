@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     carepath_notify_backoff_max_s: float = Field(default=300.0, ge=0)
     # Requests in flight to one endpoint (webhook URL or mailbox). 1 keeps a subscriber's
     # notices in order and bounds a crash's repeats to one per endpoint.
-    carepath_notify_endpoint_concurrency: int = Field(default=4, ge=1, le=64)
+    carepath_notify_endpoint_concurrency: int = Field(default=1, ge=1, le=64)
     carepath_notify_max_inflight: int = Field(default=64, ge=1, le=1024)
     carepath_notify_lease_s: float = Field(default=15.0, gt=0)
     carepath_notify_poll_s: float = Field(default=0.2, gt=0)
