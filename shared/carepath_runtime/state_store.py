@@ -119,33 +119,6 @@ downstream, as docs/events.md asks of every consumer.
 """
 
 
-SEEN_LIMIT = 64
-"""How many of a key's most recent input ids :attr:`StoredState.seen` keeps (oldest dropped).
-
-The list is what makes a *redelivered* input a no-op, so it must reach back as far as an
-input can realistically come back, and no further (it is stored, read and re-written with
-every fold of the key: 64 ids are about 2.5 KB per key at most; it was 512, up to 20 KB).
-Where a redelivered input comes from, and how far back it can be among its key's inputs:
-
-* **Kafka redelivery** (a crash, a rebalance, a failed commit) replays a partition from its
-  last committed offset. Offsets are committed after the effect, every
-  ``carepath_commit_every`` (100) records or ``carepath_commit_interval_ms`` (200 ms), so the
-  replayed tail is at most about a poll's and a commit batch's worth of the *partition's*
-  records: one key's share of it is its own inputs in those few hundred milliseconds.
-* **A handler retry** redelivers the record being handled: it is the key's newest input
-  (``last_input``) or not folded at all.
-* **A re-run** of a command or request with the same id (a re-evaluation request, an API
-  call repeated with its idempotency key, a deadline sweep's escalation id) is one input.
-
-A key with more than 64 inputs inside one redelivery window would be an episode receiving
-dozens of submissions, outcomes or team actions within a fraction of a second, which no
-clinical workflow produces (an episode sees a handful of events a day, a few dozen in its
-life). An input older than the window (an operator rewinding a consumer group by days)
-is folded again; for that case replay into a fresh namespace, or de-duplicate by ``ce_id``
-downstream, as docs/events.md asks of every consumer.
-"""
-
-
 S = TypeVar("S")
 
 JsonObject = dict[str, Any]

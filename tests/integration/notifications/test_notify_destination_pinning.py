@@ -27,6 +27,7 @@ from carepath_notifications.webhook_client import DirectWebhookClient
 from carepath_notifications.webhook_sender import send_webhook
 from carepath_runtime.webhook_verify import verify
 from carepath_testkit.processes import new_webhook_secret
+from support.loopback_http import read_request
 
 BODY = b'{"id":"ev-1","type":"carepath.referral.created.v1","data":{"team":"radiology"}}'
 SECRET = new_webhook_secret()
@@ -86,13 +87,7 @@ class Receiver:
         self.connections += 1
         try:
             while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                headers = {}
-                for line in head[1:]:
-                    if line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                headers, body = await read_request(reader)
                 verify(SECRET, headers, body)
                 self.requests.append(headers)
                 writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")

@@ -25,6 +25,7 @@ from carepath_notifications.domain.destination_guard import CAUSE, Allowlist
 from carepath_notifications.webhook_client import DirectWebhookClient
 from carepath_notifications.webhook_sender import send_webhook
 from carepath_testkit.processes import new_webhook_secret
+from support.loopback_http import read_request
 
 BODY = b'{"id":"ev-1","type":"carepath.referral.created.v1","data":{"team":"radiology"}}'
 SECRET = new_webhook_secret()
@@ -74,10 +75,7 @@ class Receiver:
         self.hosts[number] = []
         try:
             while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                headers = {k.strip().lower(): v.strip() for k, _, v in
-                           (line.partition(":") for line in head.split("\r\n")[1:] if line)}
-                await reader.readexactly(int(headers.get("content-length", "0")))
+                headers, _body = await read_request(reader)
                 self.hosts[number].append(headers["host"])
                 await asyncio.sleep(0.005)  # a moment of work: concurrent requests overlap
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")

@@ -22,10 +22,10 @@ from carepath_pathway.episode_state import EpisodeState, on_submitted
 from carepath_pathway.episode_store import episode_store
 from carepath_pathway.handlers import outbound_events
 from carepath_pathway.reevaluation import reevaluate_all, reevaluate_episode, trigger_envelope
-from carepath_runtime.service import Runtime, make_runtime
-from carepath_runtime.settings import Settings
+from carepath_runtime.service import Runtime
 from carepath_runtime.state_store import StateStore
 from carepath_testkit.kafka_reading import end_offsets, read_range
+from support.runtime import started_runtime
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -48,13 +48,9 @@ def own_namespace(kafka_bootstrap: str) -> str:
 @pytest.fixture()
 async def runtime(kafka_bootstrap: str, redis_url: str, own_namespace: str
                   ) -> AsyncIterator[Runtime]:
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url,
-                        carepath_namespace=own_namespace)
-    rt = make_runtime("pathway-test", settings)
-    await rt.broker.start()
-    yield rt
-    await rt.broker.stop()
-    await rt.redis.aclose()
+    async with started_runtime("pathway-test", kafka_bootstrap, redis_url,
+                               own_namespace) as rt:
+        yield rt
 
 
 async def store_episodes(rt: Runtime, store: StateStore, prefix: str) -> dict[str, EpisodeState]:

@@ -25,8 +25,8 @@ from carepath_referrals.plan_store import PlanStore
 from carepath_referrals.service_levels import refresh_once
 from carepath_runtime.kafka_admin import create_topics
 from carepath_runtime.observability.clinical_metrics import REFERRALS_OPEN
-from carepath_runtime.service import Runtime, make_runtime
-from carepath_runtime.settings import Settings
+from carepath_runtime.service import Runtime
+from support.runtime import started_runtime
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -37,13 +37,8 @@ NOW = datetime.now(UTC)
 async def runtime(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Runtime]:
     namespace = f"facts{uuid.uuid4().hex[:10]}"
     await create_topics(kafka_bootstrap, namespace)
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url,
-                        carepath_namespace=namespace)
-    rt = make_runtime("referrals-test", settings)
-    await rt.broker.start()
-    yield rt
-    await rt.broker.stop()
-    await rt.redis.aclose()
+    async with started_runtime("referrals-test", kafka_bootstrap, redis_url, namespace) as rt:
+        yield rt
 
 
 def _plan_with(episode_id: str, steps: list[str]) -> CarePlan:
