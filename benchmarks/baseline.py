@@ -49,7 +49,7 @@ from benchmarks.kafka_io import (
     wait_for,
 )
 from benchmarks.memory import RssSampler
-from benchmarks.stats import latency_summary, rate
+from benchmarks.stats import busy_rate, latency_summary, rate
 from benchmarks.workload import PreparedEpisode, prepare
 from carepath_contracts.topics import PARTITIONS
 from carepath_testkit.episodes import episode_mix
@@ -269,8 +269,8 @@ async def run_relay_phase(
     for i, hop_ts in enumerate(ts):
         lat = [hop_ts[k] - prev[k] for k in hop_ts if k in prev]
         hops[f"hop{i + 1}"] = latency_summary(lat)
-        busy[f"hop{i + 1}_msgs_per_s"] = rate(
-            len(hop_ts), min(hop_ts.values(), default=0) / 1000,
+        busy[f"hop{i + 1}_msgs_per_s"] = busy_rate(
+            len(hop_ts), min(prev.values(), default=0) / 1000,
             max(hop_ts.values(), default=0) / 1000,
         )
         prev = {k: float(v) for k, v in hop_ts.items()}

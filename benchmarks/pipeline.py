@@ -44,7 +44,7 @@ from benchmarks.kafka_io import (
 )
 from benchmarks.memory import RssSampler
 from benchmarks.profiled import profiled_argv
-from benchmarks.stats import latency_summary, rate
+from benchmarks.stats import busy_rate, latency_summary, rate
 from benchmarks.workload import prepare
 from carepath_contracts.events import REFERRAL_CREATED
 from carepath_contracts.topics import Topics
@@ -221,7 +221,6 @@ def analyse(
     last_arrival = max(arrivals.values(), default=0) / 1000
     first_ref = min(ref_ts.values(), default=0) / 1000
     first_rec = min(rec_ts.values(), default=0) / 1000
-    first_arrival = min(arrivals.values(), default=0) / 1000
     episodes_done = {ref_episode[r] for r in arrivals if r in ref_episode}
     want_refs = sum(expected.values())
     result: dict[str, Any] = {
@@ -255,10 +254,10 @@ def analyse(
             "episodes_completed_per_s": rate(len(episodes_done), t0, last_arrival),
         },
         "hop_busy_rate": {
-            # input messages per second while the hop was producing output
-            "pathway_msgs_per_s": rate(len(rec_ts), first_rec, last_rec),
-            "referrals_msgs_per_s": rate(len(referral_hop_inputs), first_ref, last_ref),
-            "notifications_msgs_per_s": rate(len(arrivals), first_arrival, last_arrival),
+            # input messages per second from the hop's first input to its last output
+            "pathway_msgs_per_s": busy_rate(len(rec_ts), t0, last_rec),
+            "referrals_msgs_per_s": busy_rate(len(referral_hop_inputs), first_rec, last_ref),
+            "notifications_msgs_per_s": busy_rate(len(arrivals), first_ref, last_arrival),
         },
         "latency": {
             "intake_to_recommendation": latency_summary(lat_rec),

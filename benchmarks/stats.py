@@ -36,6 +36,16 @@ def rate(count: int, start: float, end: float) -> float:
     return round(count / span, 1) if span > 0 and count else 0.0
 
 
+def busy_rate(count: int, first_input: float, last_output: float) -> float:
+    """A hop's input messages per second while it worked: from the first input that reached
+    it to its last output (seconds). Counting from its first *output* instead would give a
+    zero span, and no rate, when a batching hop emits a small phase's outputs at once.
+    Timestamps have millisecond resolution, so the span is at least 1 ms."""
+    if not count:
+        return 0.0
+    return round(count / max(last_output - first_input, 0.001), 1)
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
         return None
