@@ -9,6 +9,7 @@ Every knob is a flag, and most have an environment variable (flags win):
   --engine-episodes  BENCH_ENGINE_EPISODES episodes per engine pass (default 5000)
   --http-episodes    BENCH_HTTP_EPISODES   episodes POSTed to intake in a last phase (default 200)
   --profile-episodes BENCH_PROFILE_EPISODES episodes of the profiling run, 0 skips (default 400)
+  --profile-rate R   BENCH_PROFILE_RATE    its offered rate, episodes/s (default 0: saturation)
   --burst-posts N    BENCH_BURST_POSTS     POSTs of the load-held burst, 0 skips (default 2000)
   --burst-concurrency                      requests in flight in the burst (default 64)
   --backfill-episodes BENCH_BACKFILL_EPISODES stored episodes re-evaluated under
@@ -70,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--http-concurrency", type=int, default=8)
     p.add_argument("--profile-episodes", type=int,
                    default=int(_env("BENCH_PROFILE_EPISODES", "400")))
+    p.add_argument("--profile-rate", type=float,
+                   default=float(_env("BENCH_PROFILE_RATE", "0")),
+                   help="the profiling run's offered rate, episodes/s (default 0: saturation); "
+                        "a low rate shows where one message's latency goes")
     p.add_argument("--cprofile", action="store_true")
     p.add_argument("--burst-posts", type=int, default=int(_env("BENCH_BURST_POSTS", "2000")))
     p.add_argument("--burst-concurrency", type=int, default=64)
@@ -233,10 +238,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             ns = f"bench{run_id}prof"
             namespaces.append(ns)
             prof_dir = out_dir / "profile"
-            print(f"profile: {args.profile_episodes} episodes at saturation with section "
+            prof_rate = args.profile_rate or None
+            print(f"profile: {args.profile_episodes} episodes at "
+                  f"{'saturation' if prof_rate is None else f'{prof_rate:g}/s'} with section "
                   f"timers{' and cProfile' if args.cprofile else ''}", flush=True)
             prof = await run_pipeline(
-                bootstrap, redis_url, [Phase("prof", args.profile_episodes, None)],
+                bootstrap, redis_url, [Phase("prof", args.profile_episodes, prof_rate)],
                 seed=args.seed, log_dir=log_dir, log_level=args.log_level,
                 stall_timeout=args.stall_timeout, namespace=ns, profile_dir=prof_dir,
                 cprofile=args.cprofile,
@@ -283,9 +290,11 @@ def _profile_section(prof: dict[str, Any], prof_dir: Path, with_cprofile: bool) 
             top[svc] = cprofile_top(prof_path)
     phase = prof["phases"][0]
     out: dict[str, Any] = {
-        "note": "wall-clock ms per call of each seam, saturation run "
-                f"of {phase['episodes']} episodes (busy rates {phase['hop_busy_rate']})",
+        "note": f"wall-clock ms per call of each seam, {phase['phase']} run at "
+                f"{phase['offered']} of {phase['episodes']} episodes (busy rates "
+                f"{phase['hop_busy_rate']})",
         "sections": sections,
+        "hop_latency": phase["hop_latency"],
     }
     if top:
         out["cprofile_top"] = top
