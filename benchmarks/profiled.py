@@ -17,6 +17,10 @@ wrapped with wall-clock timers:
   itself; with the batching ``Committer`` it includes a flush when one is due);
   ``commit_flush``: the batched OffsetCommit round trips; ``mark_published``: the state
   store's published markers of a batch;
+* ``record_age_at_poll``: how old a poll's first record is when the consumer is handed it
+  (its timestamp is the upstream send: the publish, the broker and the fetch); ``batch``: the
+  consumer's whole handling of a poll;
+* ``gc_gen0`` .. ``gc_gen2``: the garbage collector's pauses, per generation;
 * ``cycle``: the time from one handler start to the next (gaps over 1 s left out). On a hop
   with a backlog this is the full cost of one message, FastStream and aiokafka included; on
   a hop that outruns its input it includes waiting for the next message.
@@ -46,12 +50,15 @@ class Sections:
     def __init__(self) -> None:
         self.total: dict[str, float] = {}
         self.count: dict[str, int] = {}
+        self.longest: dict[str, float] = {}
+        self.long_pauses: list[tuple[float, float]] = []
         self.last_start: float | None = None
         self.cycles: list[float] = []
 
     def add(self, name: str, seconds: float) -> None:
         self.total[name] = self.total.get(name, 0.0) + seconds
         self.count[name] = self.count.get(name, 0) + 1
+        self.longest[name] = max(seconds, self.longest.get(name, 0.0))
 
     def handler_started(self) -> None:
         now = time.perf_counter()
@@ -67,9 +74,12 @@ class Sections:
                 "calls": self.count[name],
                 "total_s": round(self.total[name], 3),
                 "mean_ms": round(self.total[name] / self.count[name] * 1000, 3),
+                "max_ms": round(self.longest[name] * 1000, 3),
             }
             for name in sorted(self.total)
         }
+        if self.long_pauses:
+            out["gc_long_pauses"] = {"unix_s_and_ms": self.long_pauses}
         if busy:
             out["cycle"] = {
                 "samples": len(busy),
@@ -148,6 +158,41 @@ def install() -> None:
     _wrap(store_class, "mark_published_many", "mark_published")
     _wrap(store_class, "apply_many", "state_store")
     _wrap(store_class, "run_fold", "fold")
+
+    # How old a poll's first record is when the consumer gets it (its Kafka timestamp is the
+    # upstream producer's send: the publish, the broker and the fetch), and the whole batch.
+    batch_consumer: Any = getattr(consumer, "_SubscriptionConsumer", None)
+    if batch_consumer is not None:
+        consume_batch = batch_consumer.consume_batch
+
+        async def aged(self: Any, msg: Any) -> Any:
+            records = list(getattr(msg, "raw_message", None) or ())
+            stamps = [r.timestamp for r in records if getattr(r, "timestamp", None)]
+            if stamps:
+                SECTIONS.add("record_age_at_poll", max(0.0, time.time() - min(stamps) / 1000))
+            start = time.perf_counter()
+            try:
+                return await consume_batch(self, msg)
+            finally:
+                SECTIONS.add("batch", time.perf_counter() - start)
+
+        batch_consumer.consume_batch = aged
+
+    # The garbage collector's pauses, per generation (a full collection stops the service).
+    import gc
+
+    gc_started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[:] = [time.perf_counter()]
+        elif gc_started:
+            took = time.perf_counter() - gc_started[0]
+            SECTIONS.add(f"gc_gen{info.get('generation', '?')}", took)
+            if took > 0.005:  # when the long pauses were (start-up, or under traffic)
+                SECTIONS.long_pauses.append((round(time.time(), 3), round(took * 1000, 1)))
+
+    gc.callbacks.append(on_gc)
 
     inner = timed_async("handler", consumer.run_handler)
 

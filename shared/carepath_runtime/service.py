@@ -28,6 +28,7 @@ from faststream.kafka import KafkaBroker
 from carepath_contracts.topics import Topics
 from carepath_runtime.consumer import Committer, consume
 from carepath_runtime.dependency_health import DependencyHealth, standard_probes
+from carepath_runtime.heap import freeze_startup_heap
 from carepath_runtime.http import install_health
 from carepath_runtime.http_edge import install_edge
 from carepath_runtime.kafka_broker import make_broker
@@ -214,6 +215,10 @@ def serve(app: FastAPI, service: str, port: int, settings: Settings | None = Non
     settings = settings or get_settings()
     configure_logging(service, settings.carepath_log_level,
                       settings.carepath_log_rate_interval_s)
+    # The process's modules, models and routes are loaded: exempt them from every later
+    # full collection (carepath_runtime.heap). Only here, in the process's own entry point:
+    # an app built inside a test process must not freeze that process's heap.
+    freeze_startup_heap()
     uvicorn.run(
         app,
         host=settings.carepath_http_host,
