@@ -37,7 +37,9 @@ partitions are handled concurrently; within a partition, in offset order:
    projection written in one transaction;
 4. every outbound event is handed to the producer without waiting for each one, then all
    are awaited once; the outboxes are marked published in one round trip;
-5. the records' offsets go to the committer.
+5. the effects the handlers deferred (:class:`~carepath_runtime.effects.Deferred`: the
+   notifications' delivery jobs) are applied, each sink's in one call;
+6. the records' offsets go to the committer.
 
 A record that fails (its handler or its fold raises) cuts its partition's batch there:
 what precedes it takes effect and is committed, the record is retried (counted, or waited
@@ -86,6 +88,7 @@ from carepath_runtime import kafka_broker
 from carepath_runtime.committer import Committer
 from carepath_runtime.dead_letters import dead_letter
 from carepath_runtime.dependency_health import DependencyHealth
+from carepath_runtime.effects import Deferred, by_sink
 from carepath_runtime.error_text import describe
 from carepath_runtime.failures import (
     AttemptCounter,
@@ -268,8 +271,9 @@ class _Waiting:
     holding: bool = False
 
 
-async def run_handler(route: Route, delivery: Delivery[Any]) -> Change[Any] | None:
-    """One delivery's handler: its effect done, or the change to apply."""
+async def run_handler(route: Route, delivery: Delivery[Any]
+                      ) -> Change[Any] | Deferred[Any] | None:
+    """One delivery's handler: its effect done, or the change or effect to apply."""
     return await route.handler(delivery)
 
 
@@ -469,17 +473,20 @@ class _SubscriptionConsumer:
         cut = len(items)
         failure: Exception | None = None
         changes: list[tuple[int, Change[Any]]] = []
+        deferred: list[tuple[int, Deferred[Any]]] = []
         for pos, item in enumerate(items):
             if item.route is None or item.delivery is None:
                 continue  # not ours, or undecodable (dead-lettered below, once it is due)
             try:
                 with within(item.span):
-                    change = await run_handler(item.route, item.delivery)
+                    result = await run_handler(item.route, item.delivery)
             except Exception as exc:
                 cut, failure = pos, exc
                 break
-            if change is not None:
-                changes.append((pos, change))
+            if isinstance(result, Deferred):
+                deferred.append((pos, result))
+            elif result is not None:
+                changes.append((pos, result))
 
         outcomes: list[tuple[list[int], BatchOutcome[Any]]] = []
         for store, store_changes in _by_store(changes):
@@ -499,6 +506,9 @@ class _SubscriptionConsumer:
                                                [spans.get(id(e)) for e in events])
 
             await publish_outcomes([outcome for _, outcome in outcomes], publish)
+        # The deferred effects of the records before the cut, each sink's in one call.
+        for sink, sink_items in by_sink([effect for pos, effect in deferred if pos < cut]):
+            await sink.apply_all(sink_items)
 
         for pos, item in enumerate(items[:cut]):
             if item.undecodable is not None and not await self._dead_letter(

@@ -33,6 +33,7 @@ from carepath_contracts.envelope import Envelope
 from carepath_contracts.events import BODY_MODELS
 
 if TYPE_CHECKING:
+    from carepath_runtime.effects import Deferred
     from carepath_runtime.state_store import Change
 
 B = TypeVar("B", bound=BaseModel)
@@ -51,9 +52,10 @@ class Delivery(Generic[B]):
     offset: int
 
 
-Handler = Callable[[Delivery[Any]], Awaitable["Change[Any] | None"]]
-"""Handles one delivery: its effect made durable (``None``) or a change for the consumer to
-apply through its state store."""
+Handler = Callable[[Delivery[Any]], Awaitable["Change[Any] | Deferred[Any] | None"]]
+"""Handles one delivery: its effect made durable (``None``), a change for the consumer to
+apply through its state store, or an effect for the consumer to apply with the rest of its
+poll's (:mod:`carepath_runtime.effects`)."""
 
 HandlerMap = Mapping[type[BaseModel], Handler]
 """Body model -> handler: a subscriber's inputs."""

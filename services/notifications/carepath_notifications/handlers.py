@@ -2,7 +2,8 @@
 
 Consumes referral events (created, status changed, escalated), care-plan changes and pathway
 status. For each event it finds the matching subscriptions and enqueues one delivery job per
-subscription, idempotently (job id = subscription and event id), then commits. Delivery
+subscription, idempotently (job id = subscription and event id): the jobs of a whole poll
+in one script call, made durable before the poll is committed. Delivery
 itself happens in the worker: a slow or failing endpoint never holds a partition, so it
 never delays other endpoints or other patients.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from carepath_contracts.events import (
@@ -26,6 +27,7 @@ from carepath_notifications.domain.notice import endpoint_key, notice_body, targ
 from carepath_notifications.job_queue import JobQueue
 from carepath_notifications.subscription_store import SubscriptionStore
 from carepath_runtime.consumer import Delivery
+from carepath_runtime.effects import Deferred
 from carepath_runtime.log import get_logger
 from carepath_runtime.observability.tracing import inject_headers
 from carepath_runtime.service import Runtime, subscribe
@@ -35,13 +37,14 @@ log = get_logger(__name__)
 
 def make_handler(
     store: SubscriptionStore, queue: JobQueue, on_enqueued: Callable[[], None]
-) -> Callable[[Delivery[Any]], Awaitable[None]]:
+) -> Callable[[Delivery[Any]], Awaitable[Deferred[list[DeliveryJob]] | None]]:
     # Partitions are handled concurrently. The store lets a caller read its cached copy
     # while another refreshes it, and before the first load that copy is empty: one reader
     # at a time, so none sees the cache before it was loaded (an event would match nobody).
     reading = asyncio.Lock()
+    sink = JobSink(queue, on_enqueued)
 
-    async def handle(delivery: Delivery[Any]) -> None:
+    async def handle(delivery: Delivery[Any]) -> Deferred[list[DeliveryJob]] | None:
         envelope = delivery.envelope
         # Which subscriptions want this type at all (cached per type): an event nobody
         # wants (most care-plan and status events) ends here, before its body is touched.
@@ -49,12 +52,12 @@ def make_handler(
             subscriptions = await store.current()
         wanted = subscriptions.for_type(envelope.type)
         if not wanted:
-            return
+            return None
         body = delivery.body
         chosen = targets(wanted, envelope.type, {"team": getattr(body, "team", None),
                                                  "notify": getattr(body, "notify", None)})
         if not chosen:
-            return
+            return None
         data: dict[str, Any] = body.model_dump(mode="json")
         notice = notice_body(envelope.id, envelope.type, envelope.source, envelope.time, data)
         now = int(time.time() * 1000)
@@ -69,13 +72,29 @@ def make_handler(
             )
             for sub in chosen
         ]
-        created = await queue.enqueue_many(jobs)
-        if created:
-            on_enqueued()
-        log.debug("notifications_enqueued", event_id=envelope.id, type=envelope.type,
-                 matched=len(jobs), new=created)
+        log.debug("notifications_matched", event_id=envelope.id, type=envelope.type,
+                  matched=len(jobs))
+        # Enqueued by the consumer with the rest of the poll's jobs, in one script call,
+        # before the poll is committed.
+        return Deferred(sink, jobs)
 
     return handle
+
+
+class JobSink:
+    """Enqueues a poll's delivery jobs in one atomic step (idempotent: a job's id is its
+    subscription and event), then wakes the dispatcher if any job was new."""
+
+    def __init__(self, queue: JobQueue, on_enqueued: Callable[[], None]) -> None:
+        self.queue = queue
+        self.on_enqueued = on_enqueued
+
+    async def apply_all(self, items: Sequence[list[DeliveryJob]]) -> None:
+        jobs = [job for batch in items for job in batch]
+        created = await self.queue.enqueue_many(jobs)
+        if created:
+            self.on_enqueued()
+        log.debug("notifications_enqueued", records=len(items), jobs=len(jobs), new=created)
 
 
 def register(

@@ -1,5 +1,6 @@
 """The consuming handler: an event nobody subscribed to costs nothing beyond the type check,
-and a matched one becomes one job per subscription, enqueued in one step."""
+and a matched one becomes one job per subscription, enqueued in one step (with the jobs of
+the rest of its poll: the handler defers the enqueue to the consumer)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from carepath_notifications.domain.subscriptions import Subscription
 from carepath_notifications.handlers import make_handler
 from carepath_notifications.worker import coalesce_delay
 from carepath_runtime.consumer import Delivery
+from carepath_runtime.effects import Deferred, by_sink
 
 SECRET = "whsec_Y2FyZXBhdGgtZGV2LXNlY3JldC1rZXktMDEyMzQ1"
 
@@ -58,6 +60,15 @@ class Untouchable(BaseModel):
         raise AssertionError(f"the body of an event nobody wants was read ({name})")
 
 
+async def consumed(handle: Any, *deliveries: Delivery) -> None:
+    """What the consumer does with a poll: each record's handler, then the deferred effects,
+    each sink's together."""
+    effects = [effect for d in deliveries if (effect := await handle(d)) is not None]
+    assert all(isinstance(e, Deferred) for e in effects)
+    for sink, items in by_sink(effects):
+        await sink.apply_all(items)
+
+
 def delivery(event_type: str, body: BaseModel, event_id: str = "ev-1") -> Delivery:
     env = Envelope.new(event_type=event_type, source="/test", event_id=event_id,
                        time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
@@ -74,7 +85,7 @@ async def test_an_event_type_nobody_wants_ends_before_its_body_is_touched() -> N
     queue, woken = Queue(), []
     handle = make_handler(cast(Any, Store([hook("ehr", ["carepath.referral.*"])])),
                           cast(Any, queue), lambda: woken.append(1))
-    await handle(delivery(CARE_PLAN_UPDATED, Untouchable()))
+    await consumed(handle, delivery(CARE_PLAN_UPDATED, Untouchable()))
     assert queue.calls == [] and woken == []
 
 
@@ -84,7 +95,7 @@ async def test_a_matched_event_is_one_step_with_a_job_per_subscription() -> None
             hook("surgery", ["carepath.referral.*"], kind="team", team="surgery")]
     queue, woken = Queue(), []
     handle = make_handler(cast(Any, Store(subs)), cast(Any, queue), lambda: woken.append(1))
-    await handle(delivery(REFERRAL_CREATED, created("radiology")))
+    await consumed(handle, delivery(REFERRAL_CREATED, created("radiology")))
     [jobs] = queue.calls
     assert sorted(j.subscription_id for j in jobs) == ["ehr", "radiology"]
     assert {j.id for j in jobs} == {"ehr:ev-1", "radiology:ev-1"}
@@ -99,7 +110,7 @@ async def test_a_redelivered_event_adds_no_job_and_wakes_nobody() -> None:
     queue, woken = Queue(existing=1), []
     handle = make_handler(cast(Any, Store([hook("ehr", ["*"])])), cast(Any, queue),
                           lambda: woken.append(1))
-    await handle(delivery(REFERRAL_CREATED, created("radiology")))
+    await consumed(handle, delivery(REFERRAL_CREATED, created("radiology")))
     assert len(queue.calls) == 1 and woken == []
 
 
@@ -108,8 +119,19 @@ async def test_a_team_event_for_another_team_enqueues_nothing() -> None:
     handle = make_handler(
         cast(Any, Store([hook("surgery", ["*"], kind="team", team="surgery")])),
         cast(Any, queue), lambda: None)
-    await handle(delivery(REFERRAL_CREATED, created("radiology")))
+    await consumed(handle, delivery(REFERRAL_CREATED, created("radiology")))
     assert queue.calls == []
+
+
+async def test_a_polls_matched_events_are_enqueued_in_one_step() -> None:
+    queue, woken = Queue(), []
+    handle = make_handler(cast(Any, Store([hook("ehr", ["carepath.referral.*"])])),
+                          cast(Any, queue), lambda: woken.append(1))
+    await consumed(handle, delivery(REFERRAL_CREATED, created("radiology"), "ev-1"),
+                   delivery(CARE_PLAN_UPDATED, Untouchable(), "ev-2"),
+                   delivery(REFERRAL_CREATED, created("surgery"), "ev-3"))
+    assert [[j.id for j in call] for call in queue.calls] == [["ehr:ev-1", "ehr:ev-3"]]
+    assert woken == [1]
 
 
 def test_a_claim_after_a_quiet_spell_is_not_held_back() -> None:

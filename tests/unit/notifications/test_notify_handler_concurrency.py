@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from unit.notifications.test_notify_handler import Queue, hook
+from unit.notifications.test_notify_handler import Queue, consumed, hook
 
 from carepath_contracts.envelope import Envelope
 from carepath_contracts.events import REFERRAL_CREATED, ReferralCreated
@@ -47,6 +47,6 @@ async def test_deliveries_of_concurrent_partitions_all_see_the_loaded_cache() ->
     queue: Queue = Queue()
     store = LoadingStore(SubscriptionIndex([hook("ehr", ["carepath.referral.*"])]))
     handle = make_handler(cast(Any, store), cast(Any, queue), lambda: None)
-    await asyncio.gather(*(handle(delivery(i)) for i in range(3)))
+    await asyncio.gather(*(consumed(handle, delivery(i)) for i in range(3)))
     assert sorted(job.event_id for jobs in queue.calls for job in jobs) == \
         ["ev-0", "ev-1", "ev-2"]
