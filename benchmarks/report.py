@@ -343,11 +343,19 @@ def render(report: dict[str, Any]) -> str:
         pf = report["profile"]
         parts.append(f"\n5. PROFILE  {pf['note']}")
         rows = []
+        pauses = []
         for svc, secs in pf["sections"].items():
             for name, val in secs.items():
+                if "mean_ms" not in val:  # not a timer: the long GC pauses, listed below
+                    continue
                 rows.append([svc, name, val.get("calls", val.get("samples")),
-                             val["mean_ms"]])
-        parts.append(table(["service", "section", "calls", "mean ms"], rows))
+                             val["mean_ms"], val.get("max_ms", "")])
+            pauses += [[svc, at, ms] for at, ms
+                       in secs.get("gc_long_pauses", {}).get("unix_s_and_ms", [])]
+        parts.append(table(["service", "section", "calls", "mean ms", "max ms"], rows))
+        if pauses:
+            parts.append("\ngarbage-collector pauses over 5 ms (unix time, ms)")
+            parts.append(table(["service", "at", "ms"], pauses))
         for svc, top in pf.get("cprofile_top", {}).items():
             parts.append(f"\n{svc}: top functions by own CPU time (cProfile)")
             parts.append(table(["function", "calls", "own s", "cumulative s"],

@@ -89,9 +89,16 @@ class JobSink:
         self.queue = queue
         self.on_enqueued = on_enqueued
 
+    # At most this many jobs per script call: a poll of 200 events matching several
+    # subscriptions each must not hold Redis in one long script.
+    max_jobs_per_call = 256
+
     async def apply_all(self, items: Sequence[list[DeliveryJob]]) -> None:
         jobs = [job for batch in items for job in batch]
-        created = await self.queue.enqueue_many(jobs)
+        created = 0
+        for start in range(0, len(jobs), self.max_jobs_per_call):
+            created += await self.queue.enqueue_many(
+                jobs[start:start + self.max_jobs_per_call])
         if created:
             self.on_enqueued()
         log.debug("notifications_enqueued", records=len(items), jobs=len(jobs), new=created)

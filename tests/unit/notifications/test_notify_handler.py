@@ -134,6 +134,18 @@ async def test_a_polls_matched_events_are_enqueued_in_one_step() -> None:
     assert woken == [1]
 
 
+async def test_a_large_polls_jobs_go_in_bounded_script_calls() -> None:
+    queue, woken = Queue(), []
+    handle = make_handler(cast(Any, Store([hook(f"s{i}", ["carepath.referral.*"])
+                                           for i in range(3)])),
+                          cast(Any, queue), lambda: woken.append(1))
+    await consumed(handle, *(delivery(REFERRAL_CREATED, created("radiology"), f"ev-{i}")
+                             for i in range(100)))
+    assert [len(call) for call in queue.calls] == [256, 44]  # 300 jobs, in order
+    assert [j.id for call in queue.calls for j in call][:3] == ["s0:ev-0", "s1:ev-0", "s2:ev-0"]
+    assert woken == [1]
+
+
 def test_a_claim_after_a_quiet_spell_is_not_held_back() -> None:
     assert coalesce_delay(since_last_s=5.0, gap_s=0.01) == 0.0
     assert coalesce_delay(since_last_s=0.01, gap_s=0.01) == 0.0
