@@ -127,30 +127,43 @@ class PlanStore:
                 after: CarePlan) -> None:
         """In the plan's transaction: the referrals this change touched (the rest are
         mirrored already), each as its own document, and the episode's index."""
-        for ref in changed_referrals(before, after):
+        refs = changed_referrals(before, after)
+        for ref in refs:
             writes.set(self.referral_key(episode_id, ref.referral_id),
                        ref.model_dump_json().encode())
-            writes.sadd(self.episode_index(episode_id), ref.referral_id)
+        if refs:
+            writes.sadd(self.episode_index(episode_id), *[r.referral_id for r in refs])
 
     def _index(self, writes: Writes, episode_id: str, before: CarePlan | None,
                after: CarePlan) -> None:
         """After the transaction (other slots, idempotent): the cross-episode indexes of the
         referrals the change touched (all of them when ``before`` is None)."""
-        for referral in changed_referrals(before, after):
-            rid = referral.referral_id
-            writes.hset(self.episode_of, rid, episode_id)
-            writes.sadd(self.team_index(referral.team.value), rid)
-            writes.sadd(self.all_index, rid)
-            if referral.is_open:
-                writes.hset(self.open_index, rid, facts_of(referral).encode())
-            else:
-                writes.hdel(self.open_index, rid)
-            if referral.is_open and referral.started_at is None and (
-                referral.escalated_at is None
-            ):
-                writes.zadd(self.deadline_index, {rid: referral.due_at.timestamp()})
-            else:
-                writes.zrem(self.deadline_index, rid)
+        refs = changed_referrals(before, after)
+        if not refs:
+            return
+        # One command per index, each naming every referral of the change (a plan change
+        # touches several: a command each would be most of the change's Redis work).
+        ids = [r.referral_id for r in refs]
+        writes.hset(self.episode_of, mapping=dict.fromkeys(ids, episode_id))
+        by_team: dict[str, list[str]] = {}
+        for referral in refs:
+            by_team.setdefault(referral.team.value, []).append(referral.referral_id)
+        for team, team_ids in by_team.items():
+            writes.sadd(self.team_index(team), *team_ids)
+        writes.sadd(self.all_index, *ids)
+        open_facts = {r.referral_id: facts_of(r).encode() for r in refs if r.is_open}
+        closed = [r.referral_id for r in refs if not r.is_open]
+        if open_facts:
+            writes.hset(self.open_index, mapping=open_facts)
+        if closed:
+            writes.hdel(self.open_index, *closed)
+        due = {r.referral_id: r.due_at.timestamp() for r in refs
+               if r.is_open and r.started_at is None and r.escalated_at is None}
+        not_due = [rid for rid in ids if rid not in due]
+        if due:
+            writes.zadd(self.deadline_index, due)
+        if not_due:
+            writes.zrem(self.deadline_index, *not_due)
 
     async def plan(self, episode_id: str) -> CarePlan | None:
         return (await self.states.get(episode_id)).data
