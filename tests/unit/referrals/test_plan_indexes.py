@@ -59,7 +59,7 @@ def test_a_plan_change_writes_each_index_once_naming_every_referral() -> None:
         rec("r1", "ablation.rfa"), rec("r2", "imaging.mri"), rec("r3", "rehab.physical_therapy")]))
     assert len(created) == 3
     writes = Recorder()
-    store._index(writes, plan.episode_id, None, plan)  # noqa: SLF001 - the projection itself
+    store._index(writes, plan.episode_id, None, plan)
     ids = {r.referral_id for r in created}
     per_index = [(op, name) for op, name, _ in writes.commands]
     assert len(per_index) == len(set(per_index))  # no index written twice
@@ -75,11 +75,10 @@ def test_a_plan_change_writes_each_index_once_naming_every_referral() -> None:
 
 def test_a_started_referral_leaves_the_deadline_index_and_others_stay() -> None:
     store = PlanStore(_Rt())  # type: ignore[arg-type]
-    plan, created, _ = apply(plan0(), event([rec("r1", "ablation.rfa"),
-                                             rec("r2", "imaging.mri")]))
+    plan, _, _ = apply(plan0(), event([rec("r1", "ablation.rfa"), rec("r2", "imaging.mri")]))
     started = work(plan, "r1", Accept(), Start())
     writes = Recorder()
-    store._index(writes, started.episode_id, plan, started)  # noqa: SLF001
+    store._index(writes, started.episode_id, plan, started)
     by = {(op, name): arg for op, name, arg in writes.commands}
     moved = {r.referral_id for r in started.referrals.values()
              if r.started_at is not None}
