@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.transport_floor [--messages 200] [--gap-ms 50]``
 
-One record every ``gap`` ms, sent with Carepath's producer settings (idempotent, ``acks=all``,
-no linger) and awaited, to a 12-partition topic on the broker of ``KAFKA_BOOTSTRAP_SERVERS``.
+One record every ``gap`` ms, sent with Carepath's producer settings
+(``benchmarks.kafka_io.make_producer``: idempotent, ``acks=all``, no linger) and awaited,
+to a 12-partition topic on the broker of ``KAFKA_BOOTSTRAP_SERVERS``.
 The *age* of a record when it arrives is the arrival's clock time minus the record's
 timestamp (the producer stamps it at the send; one machine, one clock). Measured:
 
@@ -29,12 +30,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from benchmarks.kafka_io import delete_topics
+from benchmarks.kafka_io import create_plain_topics, delete_topics, make_producer
 from benchmarks.stats import latency_summary
 from carepath_runtime.consumer import POLL_TIMEOUT_MS, _NoLingerBatchSubscriber, message_decoder
 from carepath_runtime.kafka_admin import wait_for_kafka
@@ -42,21 +43,9 @@ from carepath_runtime.kafka_admin import wait_for_kafka
 PARTITIONS = 12
 
 
-async def _create(bootstrap: str, topic: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
-
-
 async def _produce(bootstrap: str, topic: str, n: int, gap_s: float,
                    round_trips: list[float] | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=0)
+    producer = make_producer(bootstrap)
     await producer.start()
     try:
         await asyncio.sleep(1.0)  # the consumer has joined and polls
@@ -136,7 +125,7 @@ async def main_async(args: argparse.Namespace) -> None:
         for label in ("raw", "plain", "annotated"):
             topic = f"benchfloor{uuid.uuid4().hex[:8]}"
             topics.append(topic)
-            await _create(bootstrap, topic)
+            await create_plain_topics(bootstrap, [topic], PARTITIONS)
             if label == "raw":
                 ages, round_trips = await raw_getmany(bootstrap, topic, args.messages, gap_s)
                 rows.append(("producer round trip (send_and_wait)", latency_summary(round_trips)))

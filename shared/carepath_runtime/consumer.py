@@ -88,7 +88,7 @@ from carepath_runtime import kafka_broker
 from carepath_runtime.committer import Committer
 from carepath_runtime.dead_letters import dead_letter
 from carepath_runtime.dependency_health import DependencyHealth
-from carepath_runtime.effects import Deferred, by_sink
+from carepath_runtime.effects import Deferred, by_identity, by_sink
 from carepath_runtime.error_text import describe
 from carepath_runtime.failures import (
     AttemptCounter,
@@ -526,10 +526,7 @@ class _SubscriptionConsumer:
 
 def _by_store(changes: list[tuple[int, Change[Any]]]
               ) -> list[tuple[StateStore[Any], list[tuple[int, Change[Any]]]]]:
-    groups: dict[int, tuple[StateStore[Any], list[tuple[int, Change[Any]]]]] = {}
-    for pos, change in changes:
-        groups.setdefault(id(change.store), (change.store, []))[1].append((pos, change))
-    return list(groups.values())
+    return by_identity((change.store, (pos, change)) for pos, change in changes)
 
 
 def reliable_subscriber(

@@ -14,7 +14,7 @@ away, waited out (see :mod:`carepath_runtime.consumer`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -35,9 +35,19 @@ class Deferred(Generic[T]):
     item: T
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def by_identity(pairs: Iterable[tuple[K, V]]) -> list[tuple[K, list[V]]]:
+    """The values grouped by their key object (compared by identity: stores and sinks need
+    not be hashable), groups in first-seen order, each group's values in the order given."""
+    groups: dict[int, tuple[K, list[V]]] = {}
+    for key, value in pairs:
+        groups.setdefault(id(key), (key, []))[1].append(value)
+    return list(groups.values())
+
+
 def by_sink(deferred: Sequence[Deferred[Any]]) -> list[tuple[EffectSink[Any], list[Any]]]:
     """The items grouped by sink, each group in the order given."""
-    groups: dict[int, tuple[EffectSink[Any], list[Any]]] = {}
-    for effect in deferred:
-        groups.setdefault(id(effect.sink), (effect.sink, []))[1].append(effect.item)
-    return list(groups.values())
+    return by_identity((effect.sink, effect.item) for effect in deferred)

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from carepath_referrals.domain import CarePlan, Referral
+from carepath_referrals.domain.deadlines import can_become_overdue
 from carepath_referrals.referral_facts import facts_of
 from carepath_runtime.kafka_broker import OutboundEvent, publish_all
 from carepath_runtime.observability.clinical_metrics import ReferralFacts
@@ -157,8 +158,7 @@ class PlanStore:
             writes.hset(self.open_index, mapping=open_facts)
         if closed:
             writes.hdel(self.open_index, *closed)
-        due = {r.referral_id: r.due_at.timestamp() for r in refs
-               if r.is_open and r.started_at is None and r.escalated_at is None}
+        due = {r.referral_id: r.due_at.timestamp() for r in refs if can_become_overdue(r)}
         not_due = [rid for rid in ids if rid not in due]
         if due:
             writes.zadd(self.deadline_index, due)

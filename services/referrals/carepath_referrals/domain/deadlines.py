@@ -24,16 +24,16 @@ from carepath_referrals.domain.lifecycle import Escalate, apply_action
 from carepath_referrals.domain.referral import Referral
 from carepath_referrals.domain.routing import require_aware
 
-__all__ = ["EscalationEvent", "escalate", "find_overdue", "is_overdue"]
+__all__ = ["EscalationEvent", "can_become_overdue", "escalate", "find_overdue", "is_overdue"]
+
+
+def can_become_overdue(referral: Referral) -> bool:
+    """Open, not started and not yet escalated: its due time still matters."""
+    return referral.is_open and referral.started_at is None and referral.escalated_at is None
 
 
 def is_overdue(referral: Referral, now: datetime) -> bool:
-    return (
-        referral.is_open
-        and referral.started_at is None
-        and referral.escalated_at is None
-        and referral.due_at < now
-    )
+    return can_become_overdue(referral) and referral.due_at < now
 
 
 def find_overdue(referrals: Iterable[Referral], now: datetime) -> list[Referral]:
