@@ -525,7 +525,10 @@ kc_wait_ready() { # every node started and the cluster reports 3 brokers
   local deadline=$((SECONDS + KAFKA_START_TIMEOUT)) id py
   for id in 1 2 3; do
     while ! grep -q 'Kafka Server started' "$KC_DIR/node-$id/broker.log" 2>/dev/null; do
-      [[ -n "$(kc_pid "$id")" ]] || { tail -n 30 "$KC_DIR/node-$id/broker.log" >&2; die "node $id exited during startup"; }
+      # The launched process itself, not kc_pid: until it has exec'd java its command line
+      # lacks the node's marker, and a loaded machine can take a while to get there.
+      kill -0 "$(cat "$KC_DIR/node-$id/kafka.pid" 2>/dev/null || echo 0)" 2>/dev/null \
+        || { tail -n 30 "$KC_DIR/node-$id/broker.log" >&2; die "node $id exited during startup"; }
       (( SECONDS < deadline )) || die "node $id not started after ${KAFKA_START_TIMEOUT}s"
       sleep 0.3
     done

@@ -11,7 +11,8 @@ def test_the_start_up_heap_is_exempt_from_later_collections() -> None:
     survivor = [object() for _ in range(1000)]
     try:
         frozen = freeze_startup_heap()
-        assert frozen == gc.get_freeze_count() >= len(survivor)
+        # Frozen objects can still die (the count then falls), so no equality between calls.
+        assert frozen >= len(survivor) and gc.get_freeze_count() >= len(survivor)
         # What is frozen is not tracked by any generation a collection walks.
         assert not any(o is survivor for o in gc.get_objects())
         garbage: list[object] = []
